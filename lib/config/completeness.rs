@@ -1,0 +1,59 @@
+//! What a deployment target needs before it may serve real users.
+//!
+//! Format errors are found while reading; this module adds the *missing* pieces per target. It is
+//! shared by function start-up, `atoms serve` on a public interface and `atoms check-env`.
+
+use super::{Config, KvBackend, Problem, ProblemKind, Target};
+
+/// Every variable `target` requires that `config` lacks. Empty means complete.
+pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
+    let mut missing = Vec::new();
+    let mut need = |variable: &str, expected: &str| {
+        missing.push(Problem {
+            variable: variable.to_owned(),
+            kind: ProblemKind::Missing,
+            expected: expected.to_owned(),
+        });
+    };
+    if target == Target::Local {
+        return missing;
+    }
+    match (&config.http.public_url, target) {
+        (Some(url), Target::Production) if url.scheme() != "https" => {
+            // Reported as missing an https URL: production must never advertise plain http.
+            need(
+                "PUBLIC_URL",
+                "an https URL such as https://atoms.example.com (production)",
+            );
+        }
+        (None, Target::Production) => {
+            need(
+                "PUBLIC_URL",
+                "the public origin, e.g. https://atoms.example.com",
+            );
+        }
+        (None, _) if config.platform.deployment_hosts.is_empty() => {
+            need(
+                "PUBLIC_URL",
+                "the public origin (or VERCEL_URL, which Vercel sets on previews)",
+            );
+        }
+        _ => {}
+    }
+    if config.auth.authkit_domain.is_none() {
+        need("AUTHKIT_DOMAIN", "the AuthKit host, e.g. acme.authkit.app");
+    }
+    if config.database.supabase.is_none() && config.database.database_url.is_none() {
+        need(
+            "SUPABASE_URL",
+            "SUPABASE_URL with SUPABASE_ANON_KEY (or DATABASE_URL for direct Postgres)",
+        );
+    }
+    if matches!(config.kv.backend, KvBackend::Memory) {
+        need(
+            "KV_REST_API_URL",
+            "KV_REST_API_URL with KV_REST_API_TOKEN (or REDIS_URL): sessions must be shared by every instance",
+        );
+    }
+    missing
+}

@@ -1,0 +1,468 @@
+//! Every environment variable Atoms reads, read once per cold start into typed structs.
+//!
+//! This is the only module that touches the environment. Each field documents the variable it
+//! comes from (canonical name first, then accepted aliases from the Python server's production
+//! checklist). [`Config::from_lookup`] collects *all* problems; production and preview targets
+//! additionally require a complete configuration (see [`completeness`]), which is exactly what
+//! `atoms check-env` reports.
+
+mod completeness;
+mod reader;
+
+use std::time::Duration;
+
+pub use completeness::check_complete;
+use reader::EnvReader;
+pub use reader::{Problem, ProblemKind};
+
+use crate::secret::Secret;
+
+/// Where a configuration is meant to run; decides which variables are required.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    /// `atoms serve` on a developer machine: nothing is required.
+    Local,
+    /// A Vercel preview deployment: real auth, database and shared KV; URL may come from Vercel.
+    Preview,
+    /// The production deployment: everything required, `PUBLIC_URL` must be https.
+    Production,
+}
+
+impl Target {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Local => "local",
+            Self::Preview => "preview",
+            Self::Production => "production",
+        }
+    }
+}
+
+/// The whole configuration of one process.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `ATOMS_ENV` (`local`/`preview`/`production`), else derived from `VERCEL_ENV`
+    /// (`development` → local); default `local`.
+    pub target: Target,
+    pub http: HttpConfig,
+    pub log: LogConfig,
+    pub kv: KvConfig,
+    pub database: DatabaseConfig,
+    pub auth: AuthConfig,
+    pub sessions: SessionConfig,
+    pub rate_limit: RateLimitConfig,
+    pub cache: CacheConfig,
+    pub platform: PlatformInfo,
+    /// `ATOMS_OUTBOUND_TIMEOUT_MS`: total timeout of every outbound HTTP call (default 5000).
+    pub outbound_timeout: Duration,
+    /// `ATOMS_HEALTH_TIMEOUT_MS`: per-dependency timeout of `/health` checks (default 1500).
+    pub health_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    /// `PUBLIC_URL` (alias `FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL`): the public origin,
+    /// e.g. `https://atoms.example.com`. Used for OAuth metadata and allowed hosts.
+    pub public_url: Option<reqwest::Url>,
+    /// `ATOMS_MCP_PATH` (alias `ATOMS_FASTMCP_HTTP_PATH`): the MCP endpoint path (default `/api/mcp`).
+    pub mcp_path: String,
+    /// `ATOMS_MAX_BODY_BYTES`: largest accepted request body (default 1 MiB); larger → 413.
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Json,
+    Text,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// `LOG_LEVEL` (alias `RUST_LOG`): a level (`info`) or a `tracing` filter (default `info`).
+    pub filter: String,
+    /// `LOG_FORMAT`: `json` (default) or `text`.
+    pub format: LogFormat,
+    /// Off when the platform stamps log lines itself (`VERCEL` or `AWS_LAMBDA_FUNCTION_NAME` set).
+    pub timestamps: bool,
+}
+
+/// Which KV backend this process uses.
+#[derive(Debug, Clone)]
+pub enum KvBackend {
+    /// In-process memory: the embedded default of `atoms serve`; not shared between instances.
+    Memory,
+    /// `REDIS_URL` (`redis://` or `rediss://`).
+    Redis { url: Secret },
+    /// `KV_REST_API_URL` + `KV_REST_API_TOKEN` (aliases `UPSTASH_REDIS_REST_URL` +
+    /// `UPSTASH_REDIS_REST_TOKEN`): Upstash's REST protocol, what Vercel KV became.
+    Upstash { url: reqwest::Url, token: Secret },
+}
+
+#[derive(Debug, Clone)]
+pub struct KvConfig {
+    /// Upstash REST when its variables are set, else `REDIS_URL`, else memory.
+    pub backend: KvBackend,
+    /// `KV_TIMEOUT_MS`: per-command timeout, connection included (default 1500).
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupabaseConfig {
+    /// `SUPABASE_URL` (alias `NEXT_PUBLIC_SUPABASE_URL`): `https://<project>.supabase.co`.
+    pub url: reqwest::Url,
+    /// `SUPABASE_ANON_KEY` (alias `NEXT_PUBLIC_SUPABASE_ANON_KEY`): sent as `apikey`.
+    pub anon_key: Secret,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct DatabaseConfig {
+    /// Supabase through PostgREST (production).
+    pub supabase: Option<SupabaseConfig>,
+    /// `DATABASE_URL`: direct Postgres (`postgres://…`), preferred over PostgREST when both are set.
+    pub database_url: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    /// `AUTHKIT_DOMAIN` (alias `FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN`): the AuthKit
+    /// host, e.g. `acme.authkit.app` (an `https://` prefix is accepted and dropped).
+    pub authkit_domain: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// `MCP_SESSION_TTL_HOURS`: idle lifetime of a legacy MCP session (default 24).
+    pub ttl: Duration,
+    /// `MAX_SESSIONS_PER_USER`: open legacy sessions per user (default 10).
+    pub max_per_user: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimitConfig {
+    /// `RATE_LIMIT_ENABLED` (default true).
+    pub enabled: bool,
+    /// `RATE_LIMIT_REQUESTS_PER_MINUTE` (default 120).
+    pub requests_per_minute: u32,
+    /// `RATE_LIMIT_BURST_SIZE` (default 20).
+    pub burst_size: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// `CACHE_ENABLED` (default true).
+    pub enabled: bool,
+    /// `CACHE_TTL_SECONDS` (default 300).
+    pub ttl: Duration,
+}
+
+/// Facts about the deployment, reported by `/health`.
+#[derive(Debug, Clone, Default)]
+pub struct PlatformInfo {
+    /// `VERCEL_REGION`, else `AWS_REGION`, else `local`.
+    pub region: String,
+    /// `VERCEL_GIT_COMMIT_SHA`, else `ATOMS_COMMIT`, else `unknown`.
+    pub commit: String,
+    /// `VERCEL_URL` and `VERCEL_BRANCH_URL`: hosts of this (preview) deployment.
+    pub deployment_hosts: Vec<String>,
+}
+
+const MAX_BODY_DEFAULT: usize = 1024 * 1024;
+
+impl Config {
+    /// Reads the process environment. Fails with every problem found.
+    pub fn from_env() -> Result<Self, Vec<Problem>> {
+        Self::from_lookup(&|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup`, validating formats and, for production and
+    /// preview targets, completeness.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Vec<Problem>> {
+        let config = Self::read(lookup, None)?;
+        let missing = check_complete(&config, config.target);
+        if missing.is_empty() {
+            Ok(config)
+        } else {
+            Err(missing)
+        }
+    }
+
+    /// Reads configuration for an explicit target without requiring completeness (used by
+    /// `atoms check-env`, which reports completeness itself).
+    pub fn read(
+        lookup: &dyn Fn(&str) -> Option<String>,
+        target: Option<Target>,
+    ) -> Result<Self, Vec<Problem>> {
+        let mut env = EnvReader::new(lookup);
+        let target = target.unwrap_or_else(|| read_target(&mut env));
+        let config = Config {
+            target,
+            http: read_http(&mut env),
+            log: read_log(&mut env),
+            kv: read_kv(&mut env),
+            database: read_database(&mut env),
+            auth: read_auth(&mut env),
+            sessions: SessionConfig {
+                ttl: hours(env.positive(&["MCP_SESSION_TTL_HOURS"], 24, 24 * 30)),
+                max_per_user: env.positive(&["MAX_SESSIONS_PER_USER"], 10, 10_000) as u32,
+            },
+            rate_limit: RateLimitConfig {
+                enabled: env.boolean(&["RATE_LIMIT_ENABLED"], true),
+                requests_per_minute: env.positive(
+                    &["RATE_LIMIT_REQUESTS_PER_MINUTE"],
+                    120,
+                    1_000_000,
+                ) as u32,
+                burst_size: env.positive(&["RATE_LIMIT_BURST_SIZE"], 20, 1_000_000) as u32,
+            },
+            cache: CacheConfig {
+                enabled: env.boolean(&["CACHE_ENABLED"], true),
+                ttl: Duration::from_secs(env.positive(&["CACHE_TTL_SECONDS"], 300, 86_400)),
+            },
+            platform: read_platform(&env),
+            outbound_timeout: millis(env.positive(&["ATOMS_OUTBOUND_TIMEOUT_MS"], 5_000, 60_000)),
+            health_timeout: millis(env.positive(&["ATOMS_HEALTH_TIMEOUT_MS"], 1_500, 30_000)),
+        };
+        if env.problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(env.problems)
+        }
+    }
+
+    /// The configuration `atoms serve` and the tests use when nothing is set: local target,
+    /// memory KV, no external dependencies.
+    pub fn embedded() -> Self {
+        Self::from_lookup(&|_| None).unwrap_or_else(|_| unreachable!("defaults are valid"))
+    }
+}
+
+fn read_target(env: &mut EnvReader<'_>) -> Target {
+    let expected = "local, preview or production";
+    if let Some(raw) = env.string(&["ATOMS_ENV"]) {
+        return match raw.to_ascii_lowercase().as_str() {
+            "local" | "development" => Target::Local,
+            "preview" => Target::Preview,
+            "production" => Target::Production,
+            _ => {
+                env.malformed("ATOMS_ENV", expected);
+                Target::Local
+            }
+        };
+    }
+    match env.string(&["VERCEL_ENV"]).as_deref() {
+        Some("production") => Target::Production,
+        Some("preview") => Target::Preview,
+        _ => Target::Local,
+    }
+}
+
+fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
+    let public_url = env.url(
+        &["PUBLIC_URL", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL"],
+        "an absolute URL such as https://atoms.example.com",
+    );
+    let mcp_path = env
+        .string(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"])
+        .unwrap_or_else(|| "/api/mcp".to_owned());
+    let path_ok = mcp_path.starts_with('/')
+        && mcp_path.len() > 1
+        && mcp_path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+    if !path_ok {
+        env.malformed("ATOMS_MCP_PATH", "a path such as /api/mcp");
+    }
+    let max_body_bytes = env.positive(
+        &["ATOMS_MAX_BODY_BYTES"],
+        MAX_BODY_DEFAULT as u64,
+        64 * 1024 * 1024,
+    ) as usize;
+    HttpConfig {
+        public_url,
+        mcp_path: mcp_path.trim_end_matches('/').to_owned(),
+        max_body_bytes,
+    }
+}
+
+fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
+    let filter = env
+        .string(&["LOG_LEVEL", "RUST_LOG"])
+        .unwrap_or_else(|| "info".to_owned());
+    let filter = filter.to_ascii_lowercase();
+    if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
+        env.malformed("LOG_LEVEL", "trace, debug, info, warn or error");
+    }
+    let format = match env
+        .string(&["LOG_FORMAT"])
+        .map(|f| f.to_ascii_lowercase())
+        .as_deref()
+    {
+        None | Some("json") => LogFormat::Json,
+        Some("text") => LogFormat::Text,
+        Some(_) => {
+            env.malformed("LOG_FORMAT", "json or text");
+            LogFormat::Json
+        }
+    };
+    let platform_stamps =
+        env.string(&["VERCEL"]).is_some() || env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
+    LogConfig {
+        filter,
+        format,
+        timestamps: !platform_stamps,
+    }
+}
+
+fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
+    let timeout = millis(env.positive(&["KV_TIMEOUT_MS"], 1_500, 60_000));
+    let rest_url_names = ["KV_REST_API_URL", "UPSTASH_REDIS_REST_URL"];
+    let rest_token_names = ["KV_REST_API_TOKEN", "UPSTASH_REDIS_REST_TOKEN"];
+    let url_set = env.string(&rest_url_names).is_some();
+    let token = env.secret(&rest_token_names);
+    let backend = if url_set || token.is_some() {
+        let url = env.url(
+            &rest_url_names,
+            "an https URL such as https://<db>.upstash.io",
+        );
+        match (url, token) {
+            (Some(url), Some(token)) => KvBackend::Upstash { url, token },
+            (_, None) => {
+                env.missing(
+                    "KV_REST_API_TOKEN",
+                    "the REST token that belongs to KV_REST_API_URL",
+                );
+                KvBackend::Memory
+            }
+            (None, Some(_)) => {
+                if !url_set {
+                    env.missing(
+                        "KV_REST_API_URL",
+                        "the REST URL that belongs to KV_REST_API_TOKEN",
+                    );
+                }
+                KvBackend::Memory
+            }
+        }
+    } else {
+        match env.secret(&["REDIS_URL"]) {
+            Some(url) if is_redis_url(url.expose()) => KvBackend::Redis { url },
+            Some(_) => {
+                env.malformed(
+                    "REDIS_URL",
+                    "redis://[:password@]host:port[/db] or rediss://...",
+                );
+                KvBackend::Memory
+            }
+            None => KvBackend::Memory,
+        }
+    };
+    KvConfig { backend, timeout }
+}
+
+fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
+    let url_names = ["SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"];
+    let key_names = ["SUPABASE_ANON_KEY", "NEXT_PUBLIC_SUPABASE_ANON_KEY"];
+    let url_set = env.string(&url_names).is_some();
+    let anon_key = env.secret(&key_names);
+    let supabase = if url_set || anon_key.is_some() {
+        let url = env.url(
+            &url_names,
+            "an https URL such as https://<project>.supabase.co",
+        );
+        match (url, anon_key) {
+            (Some(url), Some(anon_key)) => Some(SupabaseConfig { url, anon_key }),
+            (_, None) => {
+                env.missing("SUPABASE_ANON_KEY", "the project's anon (publishable) key");
+                None
+            }
+            (None, Some(_)) => {
+                if !url_set {
+                    env.missing(
+                        "SUPABASE_URL",
+                        "the project URL that belongs to SUPABASE_ANON_KEY",
+                    );
+                }
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let database_url = env.secret(&["DATABASE_URL"]);
+    if let Some(url) = &database_url {
+        let raw = url.expose();
+        if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
+            env.malformed(
+                "DATABASE_URL",
+                "postgres://user:password@host:port/database",
+            );
+        }
+    }
+    DatabaseConfig {
+        supabase,
+        database_url,
+    }
+}
+
+fn read_auth(env: &mut EnvReader<'_>) -> AuthConfig {
+    let names = [
+        "AUTHKIT_DOMAIN",
+        "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN",
+    ];
+    let authkit_domain = env.string(&names).and_then(|raw| {
+        let host = raw
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_owned();
+        let valid = !host.is_empty()
+            && host.contains('.')
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+        if valid {
+            Some(host)
+        } else {
+            env.malformed("AUTHKIT_DOMAIN", "a host name such as acme.authkit.app");
+            None
+        }
+    });
+    AuthConfig { authkit_domain }
+}
+
+fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {
+    let region = env
+        .string(&["VERCEL_REGION", "AWS_REGION"])
+        .unwrap_or_else(|| "local".to_owned());
+    let commit = env
+        .string(&["VERCEL_GIT_COMMIT_SHA", "ATOMS_COMMIT"])
+        .unwrap_or_else(|| "unknown".to_owned());
+    let deployment_hosts = ["VERCEL_URL", "VERCEL_BRANCH_URL"]
+        .iter()
+        .filter_map(|name| env.string(&[name]))
+        .map(|host| {
+            host.trim_start_matches("https://")
+                .trim_end_matches('/')
+                .to_owned()
+        })
+        .collect();
+    PlatformInfo {
+        region,
+        commit,
+        deployment_hosts,
+    }
+}
+
+fn is_redis_url(raw: &str) -> bool {
+    raw.starts_with("redis://") || raw.starts_with("rediss://")
+}
+
+fn millis(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+fn hours(h: u64) -> Duration {
+    Duration::from_secs(h * 3600)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,162 @@
+use std::collections::HashMap;
+
+use super::*;
+
+fn read(vars: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(&move |name| map.get(name).cloned())
+}
+
+fn variables(problems: &[Problem]) -> Vec<&str> {
+    problems.iter().map(|p| p.variable.as_str()).collect()
+}
+
+const PRODUCTION: &[(&str, &str)] = &[
+    ("ATOMS_ENV", "production"),
+    ("PUBLIC_URL", "https://atoms.example.com/"),
+    ("AUTHKIT_DOMAIN", "https://acme.authkit.app"),
+    ("SUPABASE_URL", "https://abc.supabase.co"),
+    ("SUPABASE_ANON_KEY", "anon-key-value"),
+    ("KV_REST_API_URL", "https://kv.upstash.io"),
+    ("KV_REST_API_TOKEN", "kv-token-value"),
+];
+
+#[test]
+fn empty_environment_is_a_valid_local_configuration() {
+    let config = read(&[]).expect("defaults are valid");
+    assert_eq!(config.target, Target::Local);
+    assert!(matches!(config.kv.backend, KvBackend::Memory));
+    assert_eq!(config.http.mcp_path, "/api/mcp");
+    assert_eq!(config.http.max_body_bytes, 1024 * 1024);
+    assert_eq!(config.sessions.ttl, Duration::from_secs(24 * 3600));
+    assert_eq!(config.rate_limit.requests_per_minute, 120);
+    assert!(config.log.timestamps);
+}
+
+#[test]
+fn complete_production_configuration_is_accepted() {
+    let config = read(PRODUCTION).expect("complete");
+    assert_eq!(
+        config.http.public_url.expect("set").as_str(),
+        "https://atoms.example.com/"
+    );
+    assert_eq!(
+        config.auth.authkit_domain.as_deref(),
+        Some("acme.authkit.app")
+    );
+    assert!(matches!(config.kv.backend, KvBackend::Upstash { .. }));
+}
+
+#[test]
+fn python_server_aliases_are_accepted() {
+    let config = read(&[
+        ("ATOMS_ENV", "production"),
+        (
+            "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL",
+            "https://atoms.example.com",
+        ),
+        (
+            "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN",
+            "acme.authkit.app",
+        ),
+        ("NEXT_PUBLIC_SUPABASE_URL", "https://abc.supabase.co"),
+        ("NEXT_PUBLIC_SUPABASE_ANON_KEY", "anon"),
+        ("UPSTASH_REDIS_REST_URL", "https://kv.upstash.io"),
+        ("UPSTASH_REDIS_REST_TOKEN", "token"),
+        ("ATOMS_FASTMCP_HTTP_PATH", "/mcp/"),
+    ])
+    .expect("aliases complete the configuration");
+    assert_eq!(config.http.mcp_path, "/mcp");
+    assert!(config.database.supabase.is_some());
+}
+
+#[test]
+fn production_lists_every_missing_variable() {
+    let problems = read(&[("VERCEL_ENV", "production")]).expect_err("incomplete");
+    assert_eq!(
+        variables(&problems),
+        [
+            "PUBLIC_URL",
+            "AUTHKIT_DOMAIN",
+            "SUPABASE_URL",
+            "KV_REST_API_URL"
+        ]
+    );
+    assert!(problems.iter().all(|p| p.kind == ProblemKind::Missing));
+}
+
+#[test]
+fn preview_accepts_the_vercel_deployment_host() {
+    let mut vars: Vec<_> = PRODUCTION
+        .iter()
+        .filter(|(k, _)| *k != "PUBLIC_URL")
+        .copied()
+        .collect();
+    vars.retain(|(k, _)| *k != "ATOMS_ENV");
+    vars.push(("VERCEL_ENV", "preview"));
+    vars.push(("VERCEL_URL", "atoms-git-feature.vercel.app"));
+    let config = read(&vars).expect("preview is complete with VERCEL_URL");
+    assert_eq!(config.target, Target::Preview);
+    assert_eq!(
+        config.platform.deployment_hosts,
+        ["atoms-git-feature.vercel.app"]
+    );
+}
+
+#[test]
+fn malformed_values_are_named_without_echoing_them() {
+    let problems = read(&[
+        ("RATE_LIMIT_BURST_SIZE", "lots"),
+        ("CACHE_ENABLED", "maybe"),
+        ("REDIS_URL", "http://secret-password@host"),
+        ("LOG_FORMAT", "xml"),
+        ("ATOMS_MCP_PATH", "api mcp"),
+        ("MCP_SESSION_TTL_HOURS", "0"),
+    ])
+    .expect_err("malformed");
+    assert_eq!(
+        variables(&problems),
+        [
+            "ATOMS_MCP_PATH",
+            "LOG_FORMAT",
+            "REDIS_URL",
+            "MCP_SESSION_TTL_HOURS",
+            "RATE_LIMIT_BURST_SIZE",
+            "CACHE_ENABLED"
+        ]
+    );
+    let text: String = problems.iter().map(|p| p.to_string()).collect();
+    assert!(!text.contains("secret-password"), "{text}");
+    assert!(
+        text.contains("RATE_LIMIT_BURST_SIZE is malformed: expected a whole number"),
+        "{text}"
+    );
+}
+
+#[test]
+fn half_configured_pairs_name_the_missing_half() {
+    let problems = read(&[
+        ("KV_REST_API_URL", "https://kv.upstash.io"),
+        ("SUPABASE_ANON_KEY", "k"),
+    ])
+    .expect_err("pairs incomplete");
+    assert_eq!(variables(&problems), ["KV_REST_API_TOKEN", "SUPABASE_URL"]);
+}
+
+#[test]
+fn production_refuses_plain_http_public_url() {
+    let mut vars = PRODUCTION.to_vec();
+    vars[1] = ("PUBLIC_URL", "http://atoms.example.com");
+    let problems = read(&vars).expect_err("http in production");
+    assert_eq!(variables(&problems), ["PUBLIC_URL"]);
+}
+
+#[test]
+fn platform_log_stamps_turn_off_our_timestamps() {
+    let config = read(&[("VERCEL", "1"), ("LOG_FORMAT", "TEXT")]).expect("valid");
+    assert!(!config.log.timestamps);
+    assert_eq!(config.log.format, LogFormat::Text);
+}

@@ -1,0 +1,32 @@
+//! The hosts a router runs on: Vercel's Rust runtime (default), AWS Lambda (`--features
+//! lambda`, which takes precedence when both are compiled in) and a plain local listener
+//! ([`local`], used by `atoms serve` and tests).
+
+#[cfg(feature = "lambda")]
+mod lambda;
+pub mod local;
+#[cfg(all(feature = "vercel", not(feature = "lambda")))]
+mod vercel;
+
+use axum::Router;
+
+/// Errors that end a function process.
+pub type HostError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Serves `router` on the platform this binary was built for, until the platform stops it.
+pub async fn run(router: Router) -> Result<(), HostError> {
+    #[cfg(feature = "lambda")]
+    return lambda::run(router).await;
+    #[cfg(all(feature = "vercel", not(feature = "lambda")))]
+    return vercel::run(router).await;
+    #[cfg(not(any(feature = "vercel", feature = "lambda")))]
+    {
+        // No platform compiled in: serve on loopback so the binary is still useful locally.
+        let port = std::env::var("PORT")
+            .ok()
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(3000);
+        let listener = local::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await?;
+        local::serve(listener, router).await.map_err(Into::into)
+    }
+}

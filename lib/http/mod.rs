@@ -1,0 +1,103 @@
+//! The HTTP boundary applied to every route of every host, and the only module that knows
+//! status codes and error bodies.
+//!
+//! Layers, outermost first:
+//! 1. [`boundary`]: request id (in, out as `x-request-id`), the one log line per request, the
+//!    JSON error envelope for every non-2xx that is not already a JSON wire format, security
+//!    headers;
+//! 2. CORS for browser-based MCP clients ([`cors`]);
+//! 3. the panic guard (a panicking handler becomes a logged 500; the instance lives on);
+//! 4. the request body limit (`ATOMS_MAX_BODY_BYTES`, 413).
+
+mod cors;
+pub mod error;
+pub mod request_id;
+mod security_headers;
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+
+pub use error::ApiError;
+pub use request_id::RequestId;
+
+use crate::config::HttpConfig;
+
+/// Wraps `router` in the boundary layers.
+pub fn with_boundary(router: Router, config: &HttpConfig) -> Router {
+    let max_body_bytes = config.max_body_bytes;
+    router
+        .layer(DefaultBodyLimit::disable())
+        .layer(RequestBodyLimitLayer::new(max_body_bytes))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            ApiError::internal().into_response()
+        }))
+        .layer(cors::layer())
+        .layer(middleware::from_fn(move |request: Request, next: Next| {
+            boundary(request, next, max_body_bytes)
+        }))
+}
+
+/// Request id, log line, error envelope and security headers for one request.
+async fn boundary(mut request: Request, next: Next, max_body_bytes: usize) -> Response {
+    let started = Instant::now();
+    let request_id = RequestId::from_headers(request.headers());
+    request.extensions_mut().insert(request_id.clone());
+    let method = request.method().clone();
+    // The matched route pattern, not the raw path: ids in paths stay out of the logs, and the
+    // query string (which may carry OAuth codes) is never logged.
+    let route = request.extensions().get::<MatchedPath>().map_or_else(
+        || request.uri().path().to_owned(),
+        |m| m.as_str().to_owned(),
+    );
+
+    let mut response = next.run(request).await;
+    if response.status().is_client_error() || response.status().is_server_error() {
+        response = with_envelope(response, &request_id.0, max_body_bytes);
+    }
+    security_headers::apply(response.headers_mut());
+    if let Ok(value) = HeaderValue::from_str(&request_id.0) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+
+    let status = response.status().as_u16();
+    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    if status >= 500 {
+        tracing::warn!(request_id = %request_id.0, method = %method, route, status, latency_ms, "request");
+    } else {
+        tracing::info!(request_id = %request_id.0, method = %method, route, status, latency_ms, "request");
+    }
+    response
+}
+
+/// Replaces the body of an error response with the JSON envelope, unless the response already
+/// is a JSON wire format (MCP JSON-RPC, OAuth errors, health reports) or an event stream.
+fn with_envelope(response: Response, request_id: &str, max_body_bytes: usize) -> Response {
+    let error = response.extensions().get::<ApiError>().cloned();
+    let content_type = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let is_wire_format = content_type.starts_with("application/json")
+        || content_type.starts_with("text/event-stream");
+    if error.is_none() && is_wire_format {
+        return response;
+    }
+    let error =
+        error.unwrap_or_else(|| error::envelope_for_status(response.status(), max_body_bytes));
+    let (mut parts, _) = response.into_parts();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(error::envelope_json(&error, request_id)))
+}

@@ -1,0 +1,27 @@
+//! Atoms: a remote MCP server for a team knowledge graph, shipped as serverless functions.
+//!
+//! # Layout
+//!
+//! - [`config`]: every environment variable, read once per cold start into typed structs.
+//! - [`http`]: the HTTP boundary on every route — request id, logs, security headers, CORS, body
+//!   limit, panic guard, and the one JSON error envelope. Only it knows status codes.
+//! - [`router`]: every route, and the slice each function binary serves.
+//! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
+//! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
+//! - [`state`]: the shared state built once per cold start.
+//! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
+//! - [`serve`] and [`check_env`]: the `atoms` operator commands.
+//! - [`telemetry`]: JSON-lines logging.
+//! - [`secret`]: a string type that never prints.
+
+pub mod check_env;
+pub mod config;
+pub mod health;
+pub mod host;
+pub mod http;
+pub mod kv;
+pub mod router;
+pub mod secret;
+pub mod serve;
+pub mod state;
+pub mod telemetry;

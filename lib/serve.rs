@@ -1,0 +1,108 @@
+//! `atoms serve`: every route of the bundle on one port, on embedded defaults.
+//!
+//! With no configuration it runs the local target: KV in memory, loopback only. Binding any other
+//! interface requires a complete production configuration, because the embedded defaults are
+//! not safe to expose.
+
+use std::net::{IpAddr, SocketAddr};
+
+use crate::config::{Config, Problem, Target, check_complete};
+use crate::host::local;
+use crate::router;
+use crate::state::AppState;
+
+/// Options of `atoms serve`.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub host: IpAddr,
+    pub port: u16,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("configuration is invalid:\n{}", list(.0))]
+    Config(Vec<Problem>),
+    #[error(
+        "refusing to bind {host}: only loopback addresses may serve the embedded defaults; \
+         a public bind needs a complete production configuration:\n{}",
+        list(missing)
+    )]
+    PublicBindWithoutProduction { host: IpAddr, missing: Vec<Problem> },
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
+    #[error("cannot listen on {0}: {1}")]
+    Bind(SocketAddr, std::io::Error),
+    #[error("server stopped: {0}")]
+    Serve(std::io::Error),
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  - {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A bound, ready-to-run local server. Splitting bind from run lets callers (and tests) learn
+/// the actual port before serving.
+pub struct LocalServer {
+    pub address: SocketAddr,
+    pub state: AppState,
+    listener: tokio::net::TcpListener,
+}
+
+impl LocalServer {
+    /// Validates configuration for the bind address and binds.
+    pub async fn bind(config: Config, options: &ServeOptions) -> Result<Self, ServeError> {
+        if !options.host.is_loopback() {
+            let missing = check_complete(&config, Target::Production);
+            if !missing.is_empty() {
+                return Err(ServeError::PublicBindWithoutProduction {
+                    host: options.host,
+                    missing,
+                });
+            }
+        }
+        let state = AppState::new(config)?;
+        let requested = SocketAddr::new(options.host, options.port);
+        let listener = local::bind(requested)
+            .await
+            .map_err(|e| ServeError::Bind(requested, e))?;
+        let address = listener
+            .local_addr()
+            .map_err(|e| ServeError::Bind(requested, e))?;
+        Ok(Self {
+            address,
+            state,
+            listener,
+        })
+    }
+
+    /// What this server serves, for the start-up banner.
+    pub fn describe(&self) -> String {
+        let base = format!("http://{}", self.address);
+        let config = &self.state.config;
+        format!(
+            "atoms {} serving on {base} (target {}, kv {})\n  \
+             GET  {base}/health        deep health report\n  \
+             GET  {base}/health/ready  readiness\n  \
+             GET  {base}/health/live   liveness\n",
+            env!("CARGO_PKG_VERSION"),
+            config.target.as_str(),
+            self.state.kv.backend_name(),
+        )
+    }
+
+    /// Serves until Ctrl-C / SIGTERM.
+    pub async fn run(self) -> Result<(), ServeError> {
+        local::serve(self.listener, router::local_server(self.state))
+            .await
+            .map_err(ServeError::Serve)
+    }
+}
+
+/// Reads the environment for `atoms serve`.
+pub fn config_from_env() -> Result<Config, ServeError> {
+    Config::from_env().map_err(ServeError::Config)
+}

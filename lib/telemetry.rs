@@ -1,0 +1,27 @@
+//! Logging set-up: `tracing` to stderr as JSON lines (or text), one subscriber per process.
+//!
+//! What may be logged is decided at the call sites (see ARCHITECTURE.md, "Invariants"): request
+//! lines carry method, path, status, latency and request id — never headers, query strings,
+//! bodies, tokens, cookies or emails.
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogConfig, LogFormat};
+
+/// Installs the global subscriber. Safe to call more than once (later calls are no-ops), which
+/// keeps tests that build several servers in one process simple.
+pub fn init(config: &LogConfig) {
+    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false);
+    let result = match (config.format, config.timestamps) {
+        (LogFormat::Json, true) => builder.json().flatten_event(true).try_init(),
+        (LogFormat::Json, false) => builder.json().flatten_event(true).without_time().try_init(),
+        (LogFormat::Text, true) => builder.with_ansi(false).try_init(),
+        (LogFormat::Text, false) => builder.with_ansi(false).without_time().try_init(),
+    };
+    // An error only means a subscriber is already installed, which is what we want.
+    drop(result);
+}
