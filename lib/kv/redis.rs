@@ -119,7 +119,7 @@ impl RedisKv {
                 reason: reason.to_owned(),
             };
         }
-        if matches!(error.kind(), ErrorKind::Server(_)) {
+        if matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
             // A server-side command error: its text names the command problem, not our data.
             return KvError::Command(error.to_string());
         }
