@@ -15,7 +15,7 @@ use crate::state::AppState;
 /// The `health` function: `/health`, `/health/live`, `/health/ready`.
 pub fn health(state: AppState) -> Router {
     let routes = Router::new()
-        .route("/", get(health::full))
+        .route("/", get(health::by_probe))
         .route("/live", get(health::live))
         .route("/ready", get(health::ready));
     let router = Router::new()

@@ -23,5 +23,22 @@ pub fn init(config: &LogConfig) {
         (LogFormat::Text, false) => builder.with_ansi(false).without_time().try_init(),
     };
     // An error only means a subscriber is already installed, which is what we want.
-    drop(result);
+    if result.is_ok() {
+        install_panic_hook();
+    }
+}
+
+/// Logs panics as one JSON line with the location only. The payload is left out: a panic
+/// message can quote whatever value was being handled (a token, a body).
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        tracing::error!(
+            location,
+            "panic (inside a request it is answered with a 500)"
+        );
+    }));
 }

@@ -9,11 +9,12 @@
 pub mod checks;
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::http::ApiError;
 use crate::state::AppState;
 use checks::Check;
 
@@ -68,6 +69,23 @@ pub async fn ready(State(state): State<AppState>) -> Response {
         (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
     };
     no_store(status, Json(report(&state, label, checks)))
+}
+
+/// Which probe a rewritten request asks for (`/health/live` → `/api/health?probe=live` on Vercel,
+/// whose rewrites may hand the function the destination path rather than the original).
+#[derive(Deserialize)]
+pub struct ProbeQuery {
+    probe: Option<String>,
+}
+
+/// `GET /health[?probe=live|ready]`.
+pub async fn by_probe(state: State<AppState>, Query(query): Query<ProbeQuery>) -> Response {
+    match query.probe.as_deref() {
+        None => full(state).await,
+        Some("live") => live(state).await,
+        Some("ready") => ready(state).await,
+        Some(_) => ApiError::bad_request("probe must be `live` or `ready`").into_response(),
+    }
 }
 
 /// `GET /health`: every configured dependency, concurrently.
