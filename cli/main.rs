@@ -36,6 +36,21 @@ enum Command {
         #[arg(long, value_enum)]
         target: Option<Target>,
     },
+    /// Measure a function binary: size, cold start (spawn → first 200), peak RSS under load.
+    Bench {
+        /// The function binary (build it with `cargo build --release` first).
+        #[arg(long, default_value = "target/release/health")]
+        binary: std::path::PathBuf,
+        /// Path whose first 200 ends a cold start and which the load requests.
+        #[arg(long, default_value = "/health/live")]
+        path: String,
+        /// Cold starts to measure (the median is reported).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+        /// Sequential requests for the memory measurement.
+        #[arg(long, default_value_t = 1000)]
+        requests: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -50,6 +65,29 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         }
+        Command::Bench {
+            binary,
+            path,
+            runs,
+            requests,
+        } => bench(&binary, &path, runs, requests),
+    }
+}
+
+fn bench(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(atoms::bench::run(binary, path, runs, requests)) {
+        Ok(report) => {
+            let _ = std::io::stdout().write_all(report.render(binary).as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error.to_string()),
     }
 }
 

@@ -10,10 +10,11 @@
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
-//! - [`serve`] and [`check_env`]: the `atoms` operator commands.
+//! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
+pub mod bench;
 pub mod check_env;
 pub mod config;
 pub mod health;

@@ -4,16 +4,13 @@
 //! lines carry method, path, status, latency and request id — never headers, query strings,
 //! bodies, tokens, cookies or emails.
 
-use tracing_subscriber::EnvFilter;
-
 use crate::config::{LogConfig, LogFormat};
 
 /// Installs the global subscriber. Safe to call more than once (later calls are no-ops), which
 /// keeps tests that build several servers in one process simple.
 pub fn init(config: &LogConfig) {
-    let filter = EnvFilter::try_new(&config.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+        .with_max_level(config.level)
         .with_writer(std::io::stderr)
         .with_target(false);
     let result = match (config.format, config.timestamps) {

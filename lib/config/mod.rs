@@ -11,6 +11,8 @@ mod reader;
 
 use std::time::Duration;
 
+pub use tracing::level_filters::LevelFilter;
+
 pub use completeness::check_complete;
 use reader::EnvReader;
 pub use reader::{Problem, ProblemKind};
@@ -78,8 +80,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone)]
 pub struct LogConfig {
-    /// `LOG_LEVEL` (alias `RUST_LOG`): a level (`info`) or a `tracing` filter (default `info`).
-    pub filter: String,
+    /// `LOG_LEVEL` (alias `RUST_LOG`): `off`, `error`, `warn`, `info` (default), `debug`, `trace`.
+    pub level: LevelFilter,
     /// `LOG_FORMAT`: `json` (default) or `text`.
     pub format: LogFormat,
     /// Off when the platform stamps log lines itself (`VERCEL` or `AWS_LAMBDA_FUNCTION_NAME` set).
@@ -285,18 +287,9 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
-    let filter = env
-        .string(&["LOG_LEVEL", "RUST_LOG"])
-        .unwrap_or_else(|| "info".to_owned());
-    let filter = filter.to_ascii_lowercase();
-    if tracing_subscriber::EnvFilter::try_new(&filter).is_err() {
-        env.malformed("LOG_LEVEL", "trace, debug, info, warn or error");
-    }
-    let format = match env
-        .string(&["LOG_FORMAT"])
-        .map(|f| f.to_ascii_lowercase())
-        .as_deref()
-    {
+    let level = env
+        .parsed(&["LOG_LEVEL", "RUST_LOG"], LevelFilter::INFO, "off, error, warn, info, debug or trace");
+    let format = match env.string(&["LOG_FORMAT"]).map(|f| f.to_ascii_lowercase()).as_deref() {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,
         Some(_) => {
@@ -306,11 +299,7 @@ fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
     };
     let platform_stamps =
         env.string(&["VERCEL"]).is_some() || env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
-    LogConfig {
-        filter,
-        format,
-        timestamps: !platform_stamps,
-    }
+    LogConfig { level, format, timestamps: !platform_stamps }
 }
 
 fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
