@@ -79,7 +79,7 @@ async fn strings_round_trip(kv: &Kv, keys: &Keys) {
 async fn ttl_semantics(kv: &Kv, keys: &Keys) {
     let short = keys.key("short");
     let forever = keys.key("forever");
-    kv.set(&short, "v", Some(Duration::from_millis(200)))
+    kv.set(&short, "v", Some(Duration::from_millis(1000)))
         .await
         .expect("set with ttl");
     kv.set(&forever, "v", None).await.expect("set");
@@ -90,7 +90,7 @@ async fn ttl_semantics(kv: &Kv, keys: &Keys) {
         .expect("present")
         .expect("has expiry");
     assert!(
-        remaining <= Duration::from_millis(200) && remaining > Duration::ZERO,
+        remaining <= Duration::from_millis(1000) && remaining > Duration::ZERO,
         "{remaining:?}"
     );
     assert_eq!(kv.ttl(&forever).await.expect("ttl"), Some(None));
@@ -101,11 +101,11 @@ async fn ttl_semantics(kv: &Kv, keys: &Keys) {
             .expect("expire absent")
     );
     assert!(
-        kv.expire(&forever, Duration::from_millis(200))
+        kv.expire(&forever, Duration::from_millis(1000))
             .await
             .expect("expire")
     );
-    tokio::time::sleep(Duration::from_millis(400)).await; // let both TTLs elapse
+    tokio::time::sleep(Duration::from_millis(1300)).await; // let both TTLs elapse
     assert_eq!(
         kv.get(&short).await.expect("get"),
         None,
@@ -136,7 +136,7 @@ async fn set_if_absent_keeps_first_value(kv: &Kv, keys: &Keys) {
 
 async fn incr_with_expiry_counts_in_a_window(kv: &Kv, keys: &Keys) {
     let key = keys.key("counter");
-    let window = Duration::from_millis(250);
+    let window = Duration::from_millis(1000);
     for expected in 1..=3 {
         assert_eq!(
             kv.incr_with_expiry(&key, window).await.expect("incr"),
@@ -150,7 +150,7 @@ async fn incr_with_expiry_counts_in_a_window(kv: &Kv, keys: &Keys) {
         .expect("present")
         .expect("expiry set once");
     assert!(remaining <= window);
-    tokio::time::sleep(Duration::from_millis(450)).await; // let the window close
+    tokio::time::sleep(Duration::from_millis(1300)).await; // let the window close
     assert_eq!(
         kv.incr_with_expiry(&key, window).await.expect("incr"),
         1,
