@@ -287,9 +287,16 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
-    let level = env
-        .parsed(&["LOG_LEVEL", "RUST_LOG"], LevelFilter::INFO, "off, error, warn, info, debug or trace");
-    let format = match env.string(&["LOG_FORMAT"]).map(|f| f.to_ascii_lowercase()).as_deref() {
+    let level = env.parsed(
+        &["LOG_LEVEL", "RUST_LOG"],
+        LevelFilter::INFO,
+        "off, error, warn, info, debug or trace",
+    );
+    let format = match env
+        .string(&["LOG_FORMAT"])
+        .map(|f| f.to_ascii_lowercase())
+        .as_deref()
+    {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,
         Some(_) => {
@@ -299,7 +306,11 @@ fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
     };
     let platform_stamps =
         env.string(&["VERCEL"]).is_some() || env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
-    LogConfig { level, format, timestamps: !platform_stamps }
+    LogConfig {
+        level,
+        format,
+        timestamps: !platform_stamps,
+    }
 }
 
 fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
