@@ -68,10 +68,10 @@ fn spawn(binary: &Path, port: u16) -> Result<Server, BenchError> {
 async fn first_ok(client: &reqwest::Client, url: &str) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Ok(response) = client.get(url).send().await {
-            if response.status().is_success() {
-                return Ok(());
-            }
+        if let Ok(response) = client.get(url).send().await
+            && response.status().is_success()
+        {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
