@@ -10,10 +10,11 @@ async fn get(base: &str, path: &str) -> (StatusCode, String, Value) {
         .await
         .expect("request");
     let status = response.status();
-    let cache = response.headers()["cache-control"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let cache = response
+        .headers()
+        .get("cache-control")
+        .map(|v| v.to_str().expect("ascii").to_owned())
+        .unwrap_or_default();
     (status, cache, response.json().await.expect("json"))
 }
 
