@@ -9,11 +9,7 @@ use atoms::serve::{LocalServer, ServeOptions};
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(
-    name = "atoms",
-    version,
-    about = "Atoms MCP server: local server and operator tools"
-)]
+#[command(name = "atoms", version, about = "Atoms MCP server: local server and operator tools")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -29,12 +25,21 @@ enum Command {
         /// Interface to bind; anything but loopback requires a complete production configuration.
         #[arg(long, default_value = "127.0.0.1")]
         host: IpAddr,
+        /// Do not start the embedded local Postgres when no database is configured.
+        #[arg(long)]
+        no_database: bool,
     },
     /// Validate the environment for a deployment target; exit 1 when incomplete.
     CheckEnv {
         /// Target to check (default: what ATOMS_ENV / VERCEL_ENV say, else local).
         #[arg(long, value_enum)]
         target: Option<Target>,
+    },
+    /// Apply pending database migrations (no-op when up to date).
+    Migrate {
+        /// Postgres URL (default: DATABASE_URL).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Measure a function binary: size, cold start (spawn → first 200), peak RSS under load.
     Bench {
@@ -55,30 +60,45 @@ enum Command {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { port, host } => serve(ServeOptions { host, port }),
+        Command::Serve { port, host, no_database } => {
+            serve(ServeOptions { host, port, embedded_database: !no_database })
+        }
         Command::CheckEnv { target } => {
             let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);
             let _ = std::io::stdout().write_all(report.render().as_bytes());
-            if report.is_complete() {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::FAILURE
-            }
+            if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Bench {
-            binary,
-            path,
-            runs,
-            requests,
-        } => bench(&binary, &path, runs, requests),
+        Command::Migrate { database_url } => migrate(database_url),
+        Command::Bench { binary, path, runs, requests } => bench(&binary, &path, runs, requests),
+    }
+}
+
+fn migrate(database_url: Option<String>) -> ExitCode {
+    let Some(url) = database_url.or_else(|| std::env::var("DATABASE_URL").ok()) else {
+        return fail("no database: pass --database-url or set DATABASE_URL");
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(atoms::db::migrate::migrate(&atoms::secret::Secret::new(url))) {
+        Ok(report) => {
+            let mut out = format!("{} migration(s) already applied\n", report.up_to_date);
+            for file in &report.applied {
+                out.push_str(&format!("applied {file}\n"));
+            }
+            if report.applied.is_empty() {
+                out.push_str("database is up to date\n");
+            }
+            let _ = std::io::stdout().write_all(out.as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error.to_string()),
     }
 }
 
 fn bench(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
@@ -92,10 +112,7 @@ fn bench(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> 
 }
 
 fn serve(options: ServeOptions) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };

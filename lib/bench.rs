@@ -43,12 +43,9 @@ impl Drop for Server {
 }
 
 fn free_port() -> Result<u16, BenchError> {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0")
-        .map_err(|e| BenchError::Request(e.to_string()))?;
-    listener
-        .local_addr()
-        .map(|a| a.port())
-        .map_err(|e| BenchError::Request(e.to_string()))
+    let listener =
+        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| BenchError::Request(e.to_string()))?;
+    listener.local_addr().map(|a| a.port()).map_err(|e| BenchError::Request(e.to_string()))
 }
 
 fn spawn(binary: &Path, port: u16) -> Result<Server, BenchError> {
@@ -79,15 +76,9 @@ async fn first_ok(client: &reqwest::Client, url: &str) -> Result<(), BenchError>
 }
 
 /// Cold start over `runs` spawns, then peak RSS over `requests` sequential requests to `path`.
-pub async fn run(
-    binary: &Path,
-    path: &str,
-    runs: usize,
-    requests: usize,
-) -> Result<BenchReport, BenchError> {
-    let binary_bytes = std::fs::metadata(binary)
-        .map_err(|e| BenchError::Spawn(binary.display().to_string(), e))?
-        .len();
+pub async fn run(binary: &Path, path: &str, runs: usize, requests: usize) -> Result<BenchReport, BenchError> {
+    let binary_bytes =
+        std::fs::metadata(binary).map_err(|e| BenchError::Spawn(binary.display().to_string(), e))?.len();
     let mut cold_starts = Vec::with_capacity(runs);
     for _ in 0..runs {
         let port = free_port()?;
@@ -110,15 +101,8 @@ pub async fn run(
     let mut latencies = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
-        let response = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| BenchError::Request(e.to_string()))?;
-        let _ = response
-            .bytes()
-            .await
-            .map_err(|e| BenchError::Request(e.to_string()))?;
+        let response = client.get(&url).send().await.map_err(|e| BenchError::Request(e.to_string()))?;
+        let _ = response.bytes().await.map_err(|e| BenchError::Request(e.to_string()))?;
         latencies.push(started.elapsed());
     }
     latencies.sort();
@@ -128,17 +112,13 @@ pub async fn run(
         cold_starts,
         peak_rss_kib,
         requests,
-        median_request: latencies
-            .get(latencies.len() / 2)
-            .copied()
-            .unwrap_or_default(),
+        median_request: latencies.get(latencies.len() / 2).copied().unwrap_or_default(),
     })
 }
 
 /// `VmHWM` (peak resident set) of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> Result<u64, BenchError> {
-    let status =
-        std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(BenchError::Proc)?;
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).map_err(BenchError::Proc)?;
     Ok(status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
@@ -149,11 +129,7 @@ fn peak_rss_kib(pid: u32) -> Result<u64, BenchError> {
 impl BenchReport {
     pub fn render(&self, binary: &Path) -> String {
         let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let median = self
-            .cold_starts
-            .get(self.cold_starts.len() / 2)
-            .copied()
-            .unwrap_or_default();
+        let median = self.cold_starts.get(self.cold_starts.len() / 2).copied().unwrap_or_default();
         let (min, max) = (
             self.cold_starts.first().copied().unwrap_or_default(),
             self.cold_starts.last().copied().unwrap_or_default(),

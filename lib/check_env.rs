@@ -22,10 +22,7 @@ impl EnvReport {
     pub fn render(&self) -> String {
         let mut out = String::new();
         if self.is_complete() {
-            out.push_str(&format!(
-                "environment is complete for target {}\n",
-                self.target.as_str()
-            ));
+            out.push_str(&format!("environment is complete for target {}\n", self.target.as_str()));
             for (name, value) in &self.summary {
                 out.push_str(&format!("  {name}: {value}\n"));
             }
@@ -50,11 +47,7 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, target: Option<Target>) ->
     match Config::read(lookup, target) {
         Err(problems) => {
             let target = target.unwrap_or(Target::Local);
-            EnvReport {
-                target,
-                problems,
-                summary: Vec::new(),
-            }
+            EnvReport { target, problems, summary: Vec::new() }
         }
         Ok(config) => {
             let problems = check_complete(&config, config.target);
@@ -73,29 +66,17 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, target: Option<Target>) ->
             let summary = vec![
                 (
                     "public url",
-                    config
-                        .http
-                        .public_url
-                        .as_ref()
-                        .map_or("not set".to_owned(), |u| u.to_string()),
+                    config.http.public_url.as_ref().map_or("not set".to_owned(), |u| u.to_string()),
                 ),
                 ("mcp path", config.http.mcp_path.clone()),
                 ("database", database.to_owned()),
                 ("kv", kv.to_owned()),
                 (
                     "authkit",
-                    config
-                        .auth
-                        .authkit_domain
-                        .clone()
-                        .unwrap_or_else(|| "not configured".to_owned()),
+                    config.auth.authkit_domain.clone().unwrap_or_else(|| "not configured".to_owned()),
                 ),
             ];
-            EnvReport {
-                target: config.target,
-                problems,
-                summary,
-            }
+            EnvReport { target: config.target, problems, summary }
         }
     }
 }

@@ -7,6 +7,8 @@
 //!   limit, panic guard, and the one JSON error envelope. Only it knows status codes.
 //! - [`router`]: every route, and the slice each function binary serves.
 //! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
+//! - [`db`]: the database — `rpc(function, args, identity)` over PostgREST or direct Postgres,
+//!   migrations, the local cluster of `atoms serve`.
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
@@ -17,6 +19,7 @@
 pub mod bench;
 pub mod check_env;
 pub mod config;
+pub mod db;
 pub mod health;
 pub mod host;
 pub mod http;

@@ -16,6 +16,9 @@ use crate::state::AppState;
 pub struct ServeOptions {
     pub host: IpAddr,
     pub port: u16,
+    /// With no database configured, start (or reuse) the throwaway local Postgres cluster under
+    /// `ATOMS_DATA_DIR` and apply migrations. Off, the database is reported `not_configured`.
+    pub embedded_database: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +33,8 @@ pub enum ServeError {
     PublicBindWithoutProduction { host: IpAddr, missing: Vec<Problem> },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    #[error("cannot start the local database: {0}")]
+    LocalDatabase(String),
     #[error("cannot listen on {0}: {1}")]
     Bind(SocketAddr, std::io::Error),
     #[error("server stopped: {0}")]
@@ -37,11 +42,7 @@ pub enum ServeError {
 }
 
 fn list(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  - {p}"))
-        .collect::<Vec<_>>()
-        .join("\n")
+    problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
 }
 
 /// A bound, ready-to-run local server. Splitting bind from run lets callers (and tests) learn
@@ -58,25 +59,22 @@ impl LocalServer {
         if !options.host.is_loopback() {
             let missing = check_complete(&config, Target::Production);
             if !missing.is_empty() {
-                return Err(ServeError::PublicBindWithoutProduction {
-                    host: options.host,
-                    missing,
-                });
+                return Err(ServeError::PublicBindWithoutProduction { host: options.host, missing });
             }
+        }
+        let mut config = config;
+        let database = &config.database;
+        if options.embedded_database && database.database_url.is_none() && database.supabase.is_none() {
+            let url =
+                crate::db::prepare_local(&database.data_dir).await.map_err(ServeError::LocalDatabase)?;
+            config.database.database_url = Some(url);
+            config.database.embedded = true;
         }
         let state = AppState::new(config)?;
         let requested = SocketAddr::new(options.host, options.port);
-        let listener = local::bind(requested)
-            .await
-            .map_err(|e| ServeError::Bind(requested, e))?;
-        let address = listener
-            .local_addr()
-            .map_err(|e| ServeError::Bind(requested, e))?;
-        Ok(Self {
-            address,
-            state,
-            listener,
-        })
+        let listener = local::bind(requested).await.map_err(|e| ServeError::Bind(requested, e))?;
+        let address = listener.local_addr().map_err(|e| ServeError::Bind(requested, e))?;
+        Ok(Self { address, state, listener })
     }
 
     /// What this server serves, for the start-up banner.
@@ -96,9 +94,7 @@ impl LocalServer {
 
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run(self) -> Result<(), ServeError> {
-        local::serve(self.listener, router::local_server(self.state))
-            .await
-            .map_err(ServeError::Serve)
+        local::serve(self.listener, router::local_server(self.state)).await.map_err(ServeError::Serve)
     }
 }
 

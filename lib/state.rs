@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::config::Config;
+use crate::db::{Db, DbError};
 use crate::kv::{Kv, KvError};
 
 /// Everything handlers share. Cheap to clone (reference-counted parts).
@@ -11,6 +12,8 @@ use crate::kv::{Kv, KvError};
 pub struct AppState {
     pub config: Arc<Config>,
     pub kv: Kv,
+    /// The database, when one is configured (`DATABASE_URL` or Supabase).
+    pub db: Option<Db>,
     /// The one pooled outbound HTTP client (Upstash, JWKS, PostgREST); each call sets its own
     /// timeout on top of the client's connect timeout.
     pub http: reqwest::Client,
@@ -25,6 +28,8 @@ pub enum StateError {
     HttpClient(#[from] reqwest::Error),
     #[error(transparent)]
     Kv(#[from] KvError),
+    #[error(transparent)]
+    Db(#[from] DbError),
 }
 
 impl AppState {
@@ -32,21 +37,13 @@ impl AppState {
     /// a cold start costs no network round trip.
     pub fn new(config: Config) -> Result<Self, StateError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(
-                config
-                    .outbound_timeout
-                    .min(std::time::Duration::from_secs(3)),
-            )
+            .connect_timeout(config.outbound_timeout.min(std::time::Duration::from_secs(3)))
             .timeout(config.outbound_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(60))
             .user_agent(concat!("atoms/", env!("CARGO_PKG_VERSION")))
             .build()?;
         let kv = Kv::from_config(&config.kv, &http)?;
-        Ok(Self {
-            config: Arc::new(config),
-            kv,
-            http,
-            started: Instant::now(),
-        })
+        let db = Db::from_config(&config.database, &http, config.outbound_timeout)?;
+        Ok(Self { config: Arc::new(config), kv, db, http, started: Instant::now() })
     }
 }

@@ -29,13 +29,7 @@ pub fn init(config: &LogConfig) {
 /// message can quote whatever value was being handled (a token, a body).
 fn install_panic_hook() {
     std::panic::set_hook(Box::new(|info| {
-        let location = info
-            .location()
-            .map(|l| format!("{}:{}", l.file(), l.line()))
-            .unwrap_or_default();
-        tracing::error!(
-            location,
-            "panic (inside a request it is answered with a 500)"
-        );
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        tracing::error!(location, "panic (inside a request it is answered with a 500)");
     }));
 }

@@ -48,7 +48,7 @@ create table public.atoms_entities (
   version integer not null default 1 check (version >= 1),
   created_by uuid not null references public.atoms_users (id),
   updated_by uuid not null references public.atoms_users (id),
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default now(),
   deleted_at timestamptz,
   -- Lets relationships require both ends in one workspace with a composite foreign key.
@@ -77,7 +77,7 @@ create table public.atoms_relationships (
   type text not null check (type ~ '^[a-z][a-z0-9_]{0,62}$'),
   metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   created_by uuid not null references public.atoms_users (id),
-  created_at timestamptz not null default now(),
+  created_at timestamptz not null default clock_timestamp(),
   updated_at timestamptz not null default now(),
   deleted_at timestamptz,
   foreign key (workspace_id, source_id) references public.atoms_entities (workspace_id, id) on delete cascade,

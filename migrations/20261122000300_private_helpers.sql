@@ -286,24 +286,24 @@ end
 $$;
 
 -- Opaque keyset cursors: base64 of a small JSON object.
-create function atoms_private.encode_cursor(position jsonb) returns text
+create function atoms_private.encode_cursor(pos jsonb) returns text
   language sql immutable
   set search_path = pg_catalog
 as $$
-  select translate(encode(convert_to(position::text, 'UTF8'), 'base64'), E'+/\n=', '-_')
+  select translate(encode(convert_to(pos::text, 'UTF8'), 'base64'), E'+/\n=', '-_')
 $$;
 
-create function atoms_private.decode_cursor(cursor text) returns jsonb
+create function atoms_private.decode_cursor(token text) returns jsonb
   language plpgsql immutable
   set search_path = pg_catalog
 as $$
 declare
   padded text;
 begin
-  if cursor is null then
+  if token is null then
     return null;
   end if;
-  padded := translate(cursor, '-_', '+/');
+  padded := translate(token, '-_', '+/');
   padded := padded || repeat('=', (4 - length(padded) % 4) % 4);
   return convert_from(decode(padded, 'base64'), 'UTF8')::jsonb;
 exception when others then
@@ -313,10 +313,10 @@ end
 $$;
 
 -- Merge-patch of metadata: keys in `patch` replace, keys set to null are removed.
-create function atoms_private.merge_metadata(current jsonb, patch jsonb) returns jsonb
+create function atoms_private.merge_metadata(base jsonb, patch jsonb) returns jsonb
   language sql immutable
   set search_path = pg_catalog
 as $$
-  select (current || patch) - coalesce(
+  select (base || patch) - coalesce(
     (select array_agg(key) from jsonb_each(patch) where value = 'null'::jsonb), '{}'::text[])
 $$;

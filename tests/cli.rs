@@ -18,22 +18,13 @@ fn atoms(args: &[&str], vars: &[(&str, &str)]) -> std::process::Output {
 fn check_env_lists_what_production_lacks_without_printing_secrets() {
     let output = atoms(
         &["check-env", "--target", "production"],
-        &[
-            ("SUPABASE_ANON_KEY", "anon-secret-value"),
-            ("RATE_LIMIT_REQUESTS_PER_MINUTE", "fast"),
-        ],
+        &[("SUPABASE_ANON_KEY", "anon-secret-value"), ("RATE_LIMIT_REQUESTS_PER_MINUTE", "fast")],
     );
     assert_eq!(output.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("SUPABASE_URL is missing"), "{stdout}");
-    assert!(
-        stdout.contains("RATE_LIMIT_REQUESTS_PER_MINUTE is malformed"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains("anon-secret-value") && !stdout.contains("fast"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("RATE_LIMIT_REQUESTS_PER_MINUTE is malformed"), "{stdout}");
+    assert!(!stdout.contains("anon-secret-value") && !stdout.contains("fast"), "{stdout}");
 }
 
 #[test]
@@ -50,14 +41,8 @@ fn check_env_passes_a_complete_production_environment() {
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(0), "{stdout}");
-    assert!(
-        stdout.contains("complete for target production"),
-        "{stdout}"
-    );
-    assert!(
-        !stdout.contains("anon-secret-value") && !stdout.contains("kv-password"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("complete for target production"), "{stdout}");
+    assert!(!stdout.contains("anon-secret-value") && !stdout.contains("kv-password"), "{stdout}");
 }
 
 #[test]
@@ -81,34 +66,21 @@ fn serve_prints_what_it_serves_and_answers_health() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
         .args(["serve", "--port", &port.to_string()])
         .env_clear()
-        .env(
-            "REDIS_URL",
-            format!("redis://:kv-password@127.0.0.1:{}", support::free_port()),
-        )
+        .env("REDIS_URL", format!("redis://:kv-password@127.0.0.1:{}", support::free_port()))
         .env("KV_TIMEOUT_MS", "300")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start atoms serve");
     let mut banner = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut banner)
-        .expect("banner");
-    assert!(
-        banner.contains(&format!("serving on http://127.0.0.1:{port}")),
-        "{banner}"
-    );
+    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut banner).expect("banner");
+    assert!(banner.contains(&format!("serving on http://127.0.0.1:{port}")), "{banner}");
 
     let body = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");
         runtime.block_on(async {
             let url = format!("http://127.0.0.1:{port}/health");
-            reqwest::get(&url)
-                .await
-                .expect("health")
-                .text()
-                .await
-                .expect("body")
+            reqwest::get(&url).await.expect("health").text().await.expect("body")
         })
     })
     .join()
@@ -118,9 +90,6 @@ fn serve_prints_what_it_serves_and_answers_health() {
     let _ = child.kill();
     let output = child.wait_with_output().expect("wait");
     let logs = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        logs.contains("\"route\":\"/health\""),
-        "one JSON line per request: {logs}"
-    );
+    assert!(logs.contains("\"route\":\"/health\""), "one JSON line per request: {logs}");
     assert!(!logs.contains("kv-password"), "no secret in logs: {logs}");
 }

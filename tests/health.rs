@@ -6,9 +6,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn get(base: &str, path: &str) -> (StatusCode, String, Value) {
-    let response = reqwest::get(format!("{base}{path}"))
-        .await
-        .expect("request");
+    let response = reqwest::get(format!("{base}{path}")).await.expect("request");
     let status = response.status();
     let cache = response
         .headers()
@@ -50,20 +48,13 @@ async fn a_real_redis_is_checked() {
 #[tokio::test]
 async fn a_dead_kv_makes_the_service_unhealthy_and_not_ready() {
     let dead = format!("redis://:hunter2@127.0.0.1:{}", support::free_port());
-    let base = support::spawn_app(support::config(&[
-        ("REDIS_URL", &dead),
-        ("KV_TIMEOUT_MS", "500"),
-    ]))
-    .await;
+    let base = support::spawn_app(support::config(&[("REDIS_URL", &dead), ("KV_TIMEOUT_MS", "500")])).await;
     let (status, cache, body) = get(&base, "/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(cache, "no-store");
     assert_eq!(body["status"], "unhealthy");
     assert_eq!(body["checks"]["kv"]["status"], "error");
-    assert!(
-        !body.to_string().contains("hunter2"),
-        "no secret in the report: {body}"
-    );
+    assert!(!body.to_string().contains("hunter2"), "no secret in the report: {body}");
 
     let (status, _, body) = get(&base, "/health/ready").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -89,10 +80,7 @@ async fn an_unreachable_jwks_degrades_but_keeps_serving() {
 
 #[tokio::test]
 async fn an_unreachable_database_is_reported() {
-    let url = format!(
-        "postgres://atoms:pw-secret@127.0.0.1:{}/atoms",
-        support::free_port()
-    );
+    let url = format!("postgres://atoms:pw-secret@127.0.0.1:{}/atoms", support::free_port());
     let base = support::spawn_app(support::config(&[("DATABASE_URL", &url)])).await;
     let (status, _, body) = get(&base, "/health").await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
@@ -105,15 +93,9 @@ async fn vercel_rewrites_reach_each_probe() {
     // vercel.json rewrites /health/live to /api/health?probe=live.
     let base = support::spawn_app(support::config(&[])).await;
     let (status, _, body) = get(&base, "/api/health?probe=live").await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("alive"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("alive")));
     let (status, _, body) = get(&base, "/api/health?probe=ready").await;
-    assert_eq!(
-        (status, body["status"].as_str()),
-        (StatusCode::OK, Some("ready"))
-    );
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ready")));
     let (status, _, body) = get(&base, "/api/health?probe=nope").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"]["code"], "bad_request");

@@ -10,49 +10,26 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 const SECURITY_HEADERS: [(&str, &str); 6] = [
-    (
-        "strict-transport-security",
-        "max-age=63072000; includeSubDomains",
-    ),
+    ("strict-transport-security", "max-age=63072000; includeSubDomains"),
     ("x-content-type-options", "nosniff"),
     ("x-frame-options", "DENY"),
     ("referrer-policy", "no-referrer"),
-    (
-        "content-security-policy",
-        "default-src 'none'; frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (
-        "permissions-policy",
-        "camera=(), microphone=(), geolocation=(), payment=(), usb=()",
-    ),
+    ("content-security-policy", "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
+    ("permissions-policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()"),
 ];
 
 fn assert_boundary_headers(response: &reqwest::Response) {
     for (name, value) in SECURITY_HEADERS {
-        assert_eq!(
-            response.headers().get(name).and_then(|v| v.to_str().ok()),
-            Some(value),
-            "{name}"
-        );
+        assert_eq!(response.headers().get(name).and_then(|v| v.to_str().ok()), Some(value), "{name}");
     }
-    assert!(
-        response.headers().contains_key("x-request-id"),
-        "x-request-id missing"
-    );
+    assert!(response.headers().contains_key("x-request-id"), "x-request-id missing");
 }
 
 async fn envelope(response: reqwest::Response) -> Value {
     assert_eq!(response.headers()["content-type"], "application/json");
-    let request_id = response.headers()["x-request-id"]
-        .to_str()
-        .expect("ascii")
-        .to_owned();
+    let request_id = response.headers()["x-request-id"].to_str().expect("ascii").to_owned();
     let body: Value = response.json().await.expect("JSON envelope");
-    assert_eq!(
-        body["error"]["request_id"],
-        request_id.as_str(),
-        "envelope carries the request id"
-    );
+    assert_eq!(body["error"]["request_id"], request_id.as_str(), "envelope carries the request id");
     assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
     body["error"].clone()
 }
@@ -61,19 +38,10 @@ async fn envelope(response: reqwest::Response) -> Value {
 async fn every_route_carries_security_headers_and_a_request_id() {
     let base = support::spawn_app(support::config(&[])).await;
     let client = reqwest::Client::new();
-    for path in [
-        "/health",
-        "/health/live",
-        "/health/ready",
-        "/api/health",
-        "/api/health/live",
-        "/no/such/route",
-    ] {
-        let response = client
-            .get(format!("{base}{path}"))
-            .send()
-            .await
-            .expect("request");
+    for path in
+        ["/health", "/health/live", "/health/ready", "/api/health", "/api/health/live", "/no/such/route"]
+    {
+        let response = client.get(format!("{base}{path}")).send().await.expect("request");
         assert_boundary_headers(&response);
     }
 }
@@ -87,10 +55,7 @@ async fn platform_request_ids_are_echoed() {
         .send()
         .await
         .expect("request");
-    assert_eq!(
-        response.headers()["x-request-id"],
-        "iad1::8x2kd-1700000000000-abcdef"
-    );
+    assert_eq!(response.headers()["x-request-id"], "iad1::8x2kd-1700000000000-abcdef");
 }
 
 #[tokio::test]
@@ -132,13 +97,8 @@ async fn cors_preflight_admits_mcp_clients() {
         .send()
         .await
         .expect("request");
-    let exposed = actual.headers()["access-control-expose-headers"]
-        .to_str()
-        .expect("ascii");
-    assert!(
-        exposed.contains("mcp-session-id") && exposed.contains("www-authenticate"),
-        "{exposed}"
-    );
+    let exposed = actual.headers()["access-control-expose-headers"].to_str().expect("ascii");
+    assert!(exposed.contains("mcp-session-id") && exposed.contains("www-authenticate"), "{exposed}");
 }
 
 #[tokio::test]
@@ -155,10 +115,7 @@ async fn oversized_bodies_get_413_in_the_envelope() {
     assert_boundary_headers(&response);
     let error = envelope(response).await;
     assert_eq!(error["code"], "payload_too_large");
-    assert_eq!(
-        error["message"],
-        "The request body exceeds the limit of 1048576 bytes."
-    );
+    assert_eq!(error["message"], "The request body exceeds the limit of 1048576 bytes.");
 }
 
 #[tokio::test]
@@ -177,19 +134,11 @@ async fn the_body_limit_is_configurable() {
 async fn unknown_routes_and_methods_get_the_envelope() {
     let base = support::spawn_app(support::config(&[])).await;
     let client = reqwest::Client::new();
-    let response = client
-        .get(format!("{base}/nope"))
-        .send()
-        .await
-        .expect("request");
+    let response = client.get(format!("{base}/nope")).send().await.expect("request");
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
     assert_eq!(envelope(response).await["code"], "not_found");
 
-    let response = client
-        .delete(format!("{base}/health"))
-        .send()
-        .await
-        .expect("request");
+    let response = client.delete(format!("{base}/health")).send().await.expect("request");
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(envelope(response).await["code"], "method_not_allowed");
 }
@@ -201,26 +150,18 @@ async fn boom() -> &'static str {
 #[tokio::test]
 async fn a_panicking_handler_becomes_a_500_and_the_instance_lives_on() {
     let config = support::config(&[]);
-    let router = Router::new()
-        .route("/boom", get(boom))
-        .route("/fine", get(|| async { "fine" }));
+    let router = Router::new().route("/boom", get(boom)).route("/fine", get(|| async { "fine" }));
     let app = atoms::http::with_boundary(router, &config.http);
 
-    let request = axum::http::Request::get("/boom")
-        .body(axum::body::Body::empty())
-        .expect("request");
+    let request = axum::http::Request::get("/boom").body(axum::body::Body::empty()).expect("request");
     let response = app.clone().oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     assert!(response.headers().contains_key("x-content-type-options"));
-    let body = axum::body::to_bytes(response.into_body(), 4096)
-        .await
-        .expect("body");
+    let body = axum::body::to_bytes(response.into_body(), 4096).await.expect("body");
     let body: Value = serde_json::from_slice(&body).expect("json");
     assert_eq!(body["error"]["code"], "internal_error");
 
-    let request = axum::http::Request::get("/fine")
-        .body(axum::body::Body::empty())
-        .expect("request");
+    let request = axum::http::Request::get("/fine").body(axum::body::Body::empty()).expect("request");
     let response = app.oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::OK);
 }

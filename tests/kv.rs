@@ -13,24 +13,14 @@ use atoms::secret::Secret;
 const TIMEOUT: Duration = Duration::from_millis(800);
 
 fn redis_kv(url: &str) -> Kv {
-    let config = KvConfig {
-        backend: KvBackend::Redis {
-            url: Secret::new(url),
-        },
-        timeout: TIMEOUT,
-    };
+    let config = KvConfig { backend: KvBackend::Redis { url: Secret::new(url) }, timeout: TIMEOUT };
     Kv::from_config(&config, &reqwest::Client::new()).expect("redis kv")
 }
 
 fn upstash_kv(port: u16, token: &str) -> Kv {
     let url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}")).expect("url");
-    let config = KvConfig {
-        backend: KvBackend::Upstash {
-            url,
-            token: Secret::new(token),
-        },
-        timeout: TIMEOUT,
-    };
+    let config =
+        KvConfig { backend: KvBackend::Upstash { url, token: Secret::new(token) }, timeout: TIMEOUT };
     Kv::from_config(&config, &reqwest::Client::new()).expect("upstash kv")
 }
 
@@ -66,10 +56,7 @@ async fn strings_round_trip(kv: &Kv, keys: &Keys) {
     kv.set(&key, value, None).await.expect("set");
     assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some(value));
     kv.set(&key, "replaced", None).await.expect("overwrite");
-    assert_eq!(
-        kv.get(&key).await.expect("get").as_deref(),
-        Some("replaced")
-    );
+    assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some("replaced"));
     assert!(kv.delete(&key).await.expect("delete"));
     assert!(!kv.delete(&key).await.expect("delete absent"));
     assert_eq!(kv.get(&key).await.expect("get"), None);
@@ -79,58 +66,24 @@ async fn strings_round_trip(kv: &Kv, keys: &Keys) {
 async fn ttl_semantics(kv: &Kv, keys: &Keys) {
     let short = keys.key("short");
     let forever = keys.key("forever");
-    kv.set(&short, "v", Some(Duration::from_millis(1000)))
-        .await
-        .expect("set with ttl");
+    kv.set(&short, "v", Some(Duration::from_millis(1000))).await.expect("set with ttl");
     kv.set(&forever, "v", None).await.expect("set");
-    let remaining = kv
-        .ttl(&short)
-        .await
-        .expect("ttl")
-        .expect("present")
-        .expect("has expiry");
-    assert!(
-        remaining <= Duration::from_millis(1000) && remaining > Duration::ZERO,
-        "{remaining:?}"
-    );
+    let remaining = kv.ttl(&short).await.expect("ttl").expect("present").expect("has expiry");
+    assert!(remaining <= Duration::from_millis(1000) && remaining > Duration::ZERO, "{remaining:?}");
     assert_eq!(kv.ttl(&forever).await.expect("ttl"), Some(None));
     assert_eq!(kv.ttl(&keys.key("absent")).await.expect("ttl"), None);
-    assert!(
-        !kv.expire(&keys.key("absent"), Duration::from_secs(5))
-            .await
-            .expect("expire absent")
-    );
-    assert!(
-        kv.expire(&forever, Duration::from_millis(1000))
-            .await
-            .expect("expire")
-    );
+    assert!(!kv.expire(&keys.key("absent"), Duration::from_secs(5)).await.expect("expire absent"));
+    assert!(kv.expire(&forever, Duration::from_millis(1000)).await.expect("expire"));
     tokio::time::sleep(Duration::from_millis(1300)).await; // let both TTLs elapse
-    assert_eq!(
-        kv.get(&short).await.expect("get"),
-        None,
-        "expired key must be gone"
-    );
-    assert_eq!(
-        kv.get(&forever).await.expect("get"),
-        None,
-        "expire() must apply"
-    );
+    assert_eq!(kv.get(&short).await.expect("get"), None, "expired key must be gone");
+    assert_eq!(kv.get(&forever).await.expect("get"), None, "expire() must apply");
     assert_eq!(kv.ttl(&short).await.expect("ttl"), None);
 }
 
 async fn set_if_absent_keeps_first_value(kv: &Kv, keys: &Keys) {
     let key = keys.key("nx");
-    assert!(
-        kv.set_if_absent(&key, "first", Some(Duration::from_secs(30)))
-            .await
-            .expect("nx")
-    );
-    assert!(
-        !kv.set_if_absent(&key, "second", None)
-            .await
-            .expect("nx again")
-    );
+    assert!(kv.set_if_absent(&key, "first", Some(Duration::from_secs(30))).await.expect("nx"));
+    assert!(!kv.set_if_absent(&key, "second", None).await.expect("nx again"));
     assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some("first"));
 }
 
@@ -138,60 +91,25 @@ async fn incr_with_expiry_counts_in_a_window(kv: &Kv, keys: &Keys) {
     let key = keys.key("counter");
     let window = Duration::from_millis(1000);
     for expected in 1..=3 {
-        assert_eq!(
-            kv.incr_with_expiry(&key, window).await.expect("incr"),
-            expected
-        );
+        assert_eq!(kv.incr_with_expiry(&key, window).await.expect("incr"), expected);
     }
-    let remaining = kv
-        .ttl(&key)
-        .await
-        .expect("ttl")
-        .expect("present")
-        .expect("expiry set once");
+    let remaining = kv.ttl(&key).await.expect("ttl").expect("present").expect("expiry set once");
     assert!(remaining <= window);
     tokio::time::sleep(Duration::from_millis(1300)).await; // let the window close
-    assert_eq!(
-        kv.incr_with_expiry(&key, window).await.expect("incr"),
-        1,
-        "a new window starts at 1"
-    );
+    assert_eq!(kv.incr_with_expiry(&key, window).await.expect("incr"), 1, "a new window starts at 1");
 }
 
 async fn compare_and_set_is_conditional(kv: &Kv, keys: &Keys) {
     let key = keys.key("cas");
-    assert!(
-        kv.compare_and_set(&key, None, Some("v1"), None)
-            .await
-            .expect("create")
-    );
-    assert!(
-        !kv.compare_and_set(&key, None, Some("other"), None)
-            .await
-            .expect("create again")
-    );
-    assert!(
-        !kv.compare_and_set(&key, Some("stale"), Some("v2"), None)
-            .await
-            .expect("stale")
-    );
+    assert!(kv.compare_and_set(&key, None, Some("v1"), None).await.expect("create"));
+    assert!(!kv.compare_and_set(&key, None, Some("other"), None).await.expect("create again"));
+    assert!(!kv.compare_and_set(&key, Some("stale"), Some("v2"), None).await.expect("stale"));
     assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some("v1"));
     let ttl = Some(Duration::from_secs(60));
-    assert!(
-        kv.compare_and_set(&key, Some("v1"), Some("v2"), ttl)
-            .await
-            .expect("swap")
-    );
+    assert!(kv.compare_and_set(&key, Some("v1"), Some("v2"), ttl).await.expect("swap"));
     assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some("v2"));
-    assert!(
-        kv.ttl(&key).await.expect("ttl").expect("present").is_some(),
-        "ttl applied on swap"
-    );
-    assert!(
-        kv.compare_and_set(&key, Some("v2"), None, None)
-            .await
-            .expect("delete")
-    );
+    assert!(kv.ttl(&key).await.expect("ttl").expect("present").is_some(), "ttl applied on swap");
+    assert!(kv.compare_and_set(&key, Some("v2"), None, None).await.expect("delete"));
     assert_eq!(kv.get(&key).await.expect("get"), None);
 }
 
@@ -200,67 +118,28 @@ async fn sorted_sets(kv: &Kv, keys: &Keys) {
     assert!(kv.zadd(&key, 3.0, "c").await.expect("zadd"));
     assert!(kv.zadd(&key, 1.0, "a").await.expect("zadd"));
     assert!(kv.zadd(&key, 2.5, "b").await.expect("zadd"));
-    assert!(
-        !kv.zadd(&key, 0.5, "c").await.expect("rescore"),
-        "rescoring adds nothing"
-    );
+    assert!(!kv.zadd(&key, 0.5, "c").await.expect("rescore"), "rescoring adds nothing");
     assert_eq!(kv.zcard(&key).await.expect("zcard"), 3);
-    let all = kv
-        .zrange_by_score(&key, f64::NEG_INFINITY, f64::INFINITY, None)
-        .await
-        .expect("range");
-    assert_eq!(
-        all,
-        [
-            ("c".to_owned(), 0.5),
-            ("a".to_owned(), 1.0),
-            ("b".to_owned(), 2.5)
-        ]
-    );
-    let window = kv
-        .zrange_by_score(&key, 1.0, 2.5, Some(1))
-        .await
-        .expect("range");
+    let all = kv.zrange_by_score(&key, f64::NEG_INFINITY, f64::INFINITY, None).await.expect("range");
+    assert_eq!(all, [("c".to_owned(), 0.5), ("a".to_owned(), 1.0), ("b".to_owned(), 2.5)]);
+    let window = kv.zrange_by_score(&key, 1.0, 2.5, Some(1)).await.expect("range");
     assert_eq!(window, [("a".to_owned(), 1.0)]);
     assert!(kv.zrem(&key, "a").await.expect("zrem"));
     assert!(!kv.zrem(&key, "a").await.expect("zrem absent"));
-    assert_eq!(
-        kv.zrem_range_by_score(&key, 0.0, 1.0)
-            .await
-            .expect("zremrange"),
-        1
-    );
+    assert_eq!(kv.zrem_range_by_score(&key, 0.0, 1.0).await.expect("zremrange"), 1);
     assert_eq!(kv.zcard(&key).await.expect("zcard"), 1);
-    assert_eq!(
-        kv.zrem_range_by_score(&key, f64::NEG_INFINITY, f64::INFINITY)
-            .await
-            .expect("clear"),
-        1
-    );
+    assert_eq!(kv.zrem_range_by_score(&key, f64::NEG_INFINITY, f64::INFINITY).await.expect("clear"), 1);
     assert_eq!(kv.zcard(&key).await.expect("zcard"), 0);
-    assert!(
-        kv.zrange_by_score(&keys.key("nozset"), 0.0, 1.0, None)
-            .await
-            .expect("empty")
-            .is_empty()
-    );
+    assert!(kv.zrange_by_score(&keys.key("nozset"), 0.0, 1.0, None).await.expect("empty").is_empty());
 }
 
 async fn pipelines_reply_in_order(kv: &Kv, keys: &Keys) {
     let key = keys.key("pipe");
     let replies = kv
         .pipeline(vec![
-            Command::Set {
-                key: key.clone(),
-                value: "1".to_owned(),
-                ttl: None,
-                only_if_absent: false,
-            },
+            Command::Set { key: key.clone(), value: "1".to_owned(), ttl: None, only_if_absent: false },
             Command::Get { key: key.clone() },
-            Command::IncrWithExpiry {
-                key: key.clone(),
-                ttl: Duration::from_secs(10),
-            },
+            Command::IncrWithExpiry { key: key.clone(), ttl: Duration::from_secs(10) },
             Command::Del { key: key.clone() },
             Command::Get { key },
         ])
@@ -268,20 +147,9 @@ async fn pipelines_reply_in_order(kv: &Kv, keys: &Keys) {
         .expect("pipeline");
     assert_eq!(
         replies,
-        [
-            Reply::Text("OK".to_owned()),
-            Reply::Text("1".to_owned()),
-            Reply::Int(2),
-            Reply::Int(1),
-            Reply::Nil
-        ]
+        [Reply::Text("OK".to_owned()), Reply::Text("1".to_owned()), Reply::Int(2), Reply::Int(1), Reply::Nil]
     );
-    assert!(
-        kv.pipeline(Vec::new())
-            .await
-            .expect("empty pipeline")
-            .is_empty()
-    );
+    assert!(kv.pipeline(Vec::new()).await.expect("empty pipeline").is_empty());
 }
 
 async fn concurrent_increments_are_atomic(kv: &Kv, keys: &Keys) {
@@ -298,31 +166,17 @@ async fn concurrent_increments_are_atomic(kv: &Kv, keys: &Keys) {
         seen.push(task.await.expect("join").expect("incr"));
     }
     seen.sort_unstable();
-    assert_eq!(
-        seen,
-        (1..=40).collect::<Vec<i64>>(),
-        "every increment observed exactly once"
-    );
+    assert_eq!(seen, (1..=40).collect::<Vec<i64>>(), "every increment observed exactly once");
 }
 
 async fn wrong_types_are_command_errors(kv: &Kv, keys: &Keys) {
     let text = keys.key("text");
     kv.set(&text, "not a number", None).await.expect("set");
-    let error = kv
-        .incr_with_expiry(&text, Duration::from_secs(1))
-        .await
-        .expect_err("not an integer");
+    let error = kv.incr_with_expiry(&text, Duration::from_secs(1)).await.expect_err("not an integer");
     assert!(matches!(error, KvError::Command(_)), "{error:?}");
     let error = kv.zadd(&text, 1.0, "m").await.expect_err("wrong type");
-    assert!(
-        matches!(&error, KvError::Command(m) if m.contains("WRONGTYPE")),
-        "{error:?}"
-    );
-    assert_eq!(
-        kv.get(&text).await.expect("get").as_deref(),
-        Some("not a number"),
-        "data unharmed"
-    );
+    assert!(matches!(&error, KvError::Command(m) if m.contains("WRONGTYPE")), "{error:?}");
+    assert_eq!(kv.get(&text).await.expect("get").as_deref(), Some("not a number"), "data unharmed");
 }
 
 #[tokio::test]
@@ -346,15 +200,8 @@ async fn upstash_backend_passes_the_suite_against_a_third_party_server() {
 /// Asserts `result` is an outage error that arrived within the timeout (plus scheduling slack).
 fn assert_outage<T: std::fmt::Debug>(result: Result<T, KvError>, started: Instant) {
     let error = result.expect_err("the backend is down");
-    assert!(
-        error.is_outage(),
-        "expected a timeout/unavailable error, got {error:?}"
-    );
-    assert!(
-        started.elapsed() < TIMEOUT * 3,
-        "took {:?}",
-        started.elapsed()
-    );
+    assert!(error.is_outage(), "expected a timeout/unavailable error, got {error:?}");
+    assert!(started.elapsed() < TIMEOUT * 3, "took {:?}", started.elapsed());
 }
 
 #[tokio::test]
@@ -373,23 +220,12 @@ async fn killing_redis_mid_suite_yields_typed_errors_and_recovers() {
 
     // A new server on the same port: the backend reconnects by itself.
     let mut child = std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .stdout(std::process::Stdio::null())
         .spawn()
         .expect("restart redis-server");
     support::wait_for_port(port, "redis-server", &mut child);
-    kv.set(&keys.key("after"), "v", None)
-        .await
-        .expect("reconnected");
+    kv.set(&keys.key("after"), "v", None).await.expect("reconnected");
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -398,12 +234,7 @@ async fn killing_redis_mid_suite_yields_typed_errors_and_recovers() {
 async fn unreachable_backends_fail_fast_with_typed_errors() {
     let dead_port = support::free_port();
     let started = Instant::now();
-    assert_outage(
-        redis_kv(&format!("redis://127.0.0.1:{dead_port}"))
-            .ping()
-            .await,
-        started,
-    );
+    assert_outage(redis_kv(&format!("redis://127.0.0.1:{dead_port}")).ping().await, started);
     let started = Instant::now();
     assert_outage(upstash_kv(dead_port, "token").ping().await, started);
 }
@@ -420,18 +251,11 @@ async fn a_silent_server_times_out_instead_of_hanging() {
         }
         std::thread::sleep(TIMEOUT * 4);
     });
-    for kv in [
-        redis_kv(&format!("redis://127.0.0.1:{port}")),
-        upstash_kv(port, "token"),
-    ] {
+    for kv in [redis_kv(&format!("redis://127.0.0.1:{port}")), upstash_kv(port, "token")] {
         let started = Instant::now();
         let error = kv.ping().await.expect_err("silent server");
         assert!(matches!(error, KvError::Timeout { .. }), "{error:?}");
-        assert!(
-            started.elapsed() < TIMEOUT * 3,
-            "took {:?}",
-            started.elapsed()
-        );
+        assert!(started.elapsed() < TIMEOUT * 3, "took {:?}", started.elapsed());
     }
     drop(silent);
 }
@@ -440,10 +264,7 @@ async fn a_silent_server_times_out_instead_of_hanging() {
 async fn upstash_with_a_wrong_token_is_unauthorized() {
     let redis = support::start_redis();
     let upstash = support::start_upstash(&support::redis_url(&redis));
-    let error = upstash_kv(upstash.port, "wrong-token")
-        .ping()
-        .await
-        .expect_err("bad token");
+    let error = upstash_kv(upstash.port, "wrong-token").ping().await.expect_err("bad token");
     assert!(matches!(error, KvError::Unauthorized { .. }), "{error:?}");
     assert!(!error.to_string().contains("wrong-token"));
 }

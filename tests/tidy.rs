@@ -31,17 +31,9 @@ fn every_module_starts_with_a_doc_comment() {
             let text = std::fs::read_to_string(path).expect("read source");
             !text.trim_start().starts_with("//!")
         })
-        .map(|path| {
-            path.strip_prefix(root())
-                .unwrap_or(path)
-                .display()
-                .to_string()
-        })
+        .map(|path| path.strip_prefix(root()).unwrap_or(path).display().to_string())
         .collect();
-    assert!(
-        undocumented.is_empty(),
-        "modules without a `//!` line: {undocumented:?}"
-    );
+    assert!(undocumented.is_empty(), "modules without a `//!` line: {undocumented:?}");
 }
 
 #[test]
@@ -50,15 +42,8 @@ fn function_files_are_wiring_only() {
     rust_files(&root().join("api"), &mut files);
     assert!(!files.is_empty());
     for path in files {
-        let lines = std::fs::read_to_string(&path)
-            .expect("read")
-            .lines()
-            .count();
-        assert!(
-            lines <= 25,
-            "{} has {lines} lines; api/*.rs is wiring only (≤ 25)",
-            path.display()
-        );
+        let lines = std::fs::read_to_string(&path).expect("read").lines().count();
+        assert!(lines <= 25, "{} has {lines} lines; api/*.rs is wiring only (≤ 25)", path.display());
     }
 }
 
@@ -68,14 +53,7 @@ fn every_api_file_is_a_cargo_bin() {
     let mut files = Vec::new();
     rust_files(&root().join("api"), &mut files);
     for path in files {
-        let relative = path
-            .strip_prefix(root())
-            .expect("under root")
-            .display()
-            .to_string();
-        assert!(
-            manifest.contains(&format!("path = \"{relative}\"")),
-            "{relative} is not a [[bin]]"
-        );
+        let relative = path.strip_prefix(root()).expect("under root").display().to_string();
+        assert!(manifest.contains(&format!("path = \"{relative}\"")), "{relative} is not a [[bin]]");
     }
 }

@@ -21,22 +21,13 @@ pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
     match (&config.http.public_url, target) {
         (Some(url), Target::Production) if url.scheme() != "https" => {
             // Reported as missing an https URL: production must never advertise plain http.
-            need(
-                "PUBLIC_URL",
-                "an https URL such as https://atoms.example.com (production)",
-            );
+            need("PUBLIC_URL", "an https URL such as https://atoms.example.com (production)");
         }
         (None, Target::Production) => {
-            need(
-                "PUBLIC_URL",
-                "the public origin, e.g. https://atoms.example.com",
-            );
+            need("PUBLIC_URL", "the public origin, e.g. https://atoms.example.com");
         }
         (None, _) if config.platform.deployment_hosts.is_empty() => {
-            need(
-                "PUBLIC_URL",
-                "the public origin (or VERCEL_URL, which Vercel sets on previews)",
-            );
+            need("PUBLIC_URL", "the public origin (or VERCEL_URL, which Vercel sets on previews)");
         }
         _ => {}
     }
@@ -44,10 +35,7 @@ pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
         need("AUTHKIT_DOMAIN", "the AuthKit host, e.g. acme.authkit.app");
     }
     if config.database.supabase.is_none() && config.database.database_url.is_none() {
-        need(
-            "SUPABASE_URL",
-            "SUPABASE_URL with SUPABASE_ANON_KEY (or DATABASE_URL for direct Postgres)",
-        );
+        need("SUPABASE_URL", "SUPABASE_URL with SUPABASE_ANON_KEY (or DATABASE_URL for direct Postgres)");
     }
     if matches!(config.kv.backend, KvBackend::Memory) {
         need(

@@ -114,14 +114,37 @@ pub struct SupabaseConfig {
     pub url: reqwest::Url,
     /// `SUPABASE_ANON_KEY` (alias `NEXT_PUBLIC_SUPABASE_ANON_KEY`): sent as `apikey`.
     pub anon_key: Secret,
+    /// `SUPABASE_JWT_SECRET` decides: mint per-call tokens, or forward the caller's token.
+    pub identity: PostgrestIdentity,
 }
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DatabaseConfig {
     /// Supabase through PostgREST (production).
     pub supabase: Option<SupabaseConfig>,
     /// `DATABASE_URL`: direct Postgres (`postgres://…`), preferred over PostgREST when both are set.
     pub database_url: Option<Secret>,
+    /// `DATABASE_POOL_SIZE`: connections per instance for the direct adapter (default 4; a
+    /// serverless instance serves few concurrent requests, and the pooler multiplexes).
+    pub pool_size: usize,
+    /// `DATABASE_STATEMENT_TIMEOUT_MS`: per-operation statement timeout (default 5000).
+    pub statement_timeout: Duration,
+    /// `ATOMS_DATA_DIR`: where `atoms serve` keeps its throwaway local Postgres cluster when no
+    /// database is configured (default `.atoms` in the working directory).
+    pub data_dir: std::path::PathBuf,
+    /// True when `atoms serve` filled `database_url` with its own local cluster.
+    pub embedded: bool,
+}
+
+/// How the PostgREST adapter tells the database who the caller is.
+#[derive(Debug, Clone)]
+pub enum PostgrestIdentity {
+    /// `SUPABASE_JWT_SECRET` set: mint a short-lived HS256 token (`role: authenticated`, the
+    /// caller's `sub`, `exp` ≤ 60 s) per call.
+    Mint { jwt_secret: Secret },
+    /// No secret: forward the caller's own bearer token (Supabase third-party auth trusting the
+    /// AuthKit issuer).
+    Forward,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -181,11 +204,7 @@ impl Config {
     pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Self, Vec<Problem>> {
         let config = Self::read(lookup, None)?;
         let missing = check_complete(&config, config.target);
-        if missing.is_empty() {
-            Ok(config)
-        } else {
-            Err(missing)
-        }
+        if missing.is_empty() { Ok(config) } else { Err(missing) }
     }
 
     /// Reads configuration for an explicit target without requiring completeness (used by
@@ -209,11 +228,7 @@ impl Config {
             },
             rate_limit: RateLimitConfig {
                 enabled: env.boolean(&["RATE_LIMIT_ENABLED"], true),
-                requests_per_minute: env.positive(
-                    &["RATE_LIMIT_REQUESTS_PER_MINUTE"],
-                    120,
-                    1_000_000,
-                ) as u32,
+                requests_per_minute: env.positive(&["RATE_LIMIT_REQUESTS_PER_MINUTE"], 120, 1_000_000) as u32,
                 burst_size: env.positive(&["RATE_LIMIT_BURST_SIZE"], 20, 1_000_000) as u32,
             },
             cache: CacheConfig {
@@ -224,11 +239,7 @@ impl Config {
             outbound_timeout: millis(env.positive(&["ATOMS_OUTBOUND_TIMEOUT_MS"], 5_000, 60_000)),
             health_timeout: millis(env.positive(&["ATOMS_HEALTH_TIMEOUT_MS"], 1_500, 30_000)),
         };
-        if env.problems.is_empty() {
-            Ok(config)
-        } else {
-            Err(env.problems)
-        }
+        if env.problems.is_empty() { Ok(config) } else { Err(env.problems) }
     }
 
     /// The configuration `atoms serve` and the tests use when nothing is set: local target,
@@ -263,40 +274,23 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
         &["PUBLIC_URL", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL"],
         "an absolute URL such as https://atoms.example.com",
     );
-    let mcp_path = env
-        .string(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"])
-        .unwrap_or_else(|| "/api/mcp".to_owned());
+    let mcp_path =
+        env.string(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"]).unwrap_or_else(|| "/api/mcp".to_owned());
     let path_ok = mcp_path.starts_with('/')
         && mcp_path.len() > 1
-        && mcp_path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
+        && mcp_path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
     if !path_ok {
         env.malformed("ATOMS_MCP_PATH", "a path such as /api/mcp");
     }
-    let max_body_bytes = env.positive(
-        &["ATOMS_MAX_BODY_BYTES"],
-        MAX_BODY_DEFAULT as u64,
-        64 * 1024 * 1024,
-    ) as usize;
-    HttpConfig {
-        public_url,
-        mcp_path: mcp_path.trim_end_matches('/').to_owned(),
-        max_body_bytes,
-    }
+    let max_body_bytes =
+        env.positive(&["ATOMS_MAX_BODY_BYTES"], MAX_BODY_DEFAULT as u64, 64 * 1024 * 1024) as usize;
+    HttpConfig { public_url, mcp_path: mcp_path.trim_end_matches('/').to_owned(), max_body_bytes }
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
-    let level = env.parsed(
-        &["LOG_LEVEL", "RUST_LOG"],
-        LevelFilter::INFO,
-        "off, error, warn, info, debug or trace",
-    );
-    let format = match env
-        .string(&["LOG_FORMAT"])
-        .map(|f| f.to_ascii_lowercase())
-        .as_deref()
-    {
+    let level =
+        env.parsed(&["LOG_LEVEL", "RUST_LOG"], LevelFilter::INFO, "off, error, warn, info, debug or trace");
+    let format = match env.string(&["LOG_FORMAT"]).map(|f| f.to_ascii_lowercase()).as_deref() {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,
         Some(_) => {
@@ -306,11 +300,7 @@ fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
     };
     let platform_stamps =
         env.string(&["VERCEL"]).is_some() || env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
-    LogConfig {
-        level,
-        format,
-        timestamps: !platform_stamps,
-    }
+    LogConfig { level, format, timestamps: !platform_stamps }
 }
 
 fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
@@ -320,25 +310,16 @@ fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
     let url_set = env.string(&rest_url_names).is_some();
     let token = env.secret(&rest_token_names);
     let backend = if url_set || token.is_some() {
-        let url = env.url(
-            &rest_url_names,
-            "an https URL such as https://<db>.upstash.io",
-        );
+        let url = env.url(&rest_url_names, "an https URL such as https://<db>.upstash.io");
         match (url, token) {
             (Some(url), Some(token)) => KvBackend::Upstash { url, token },
             (_, None) => {
-                env.missing(
-                    "KV_REST_API_TOKEN",
-                    "the REST token that belongs to KV_REST_API_URL",
-                );
+                env.missing("KV_REST_API_TOKEN", "the REST token that belongs to KV_REST_API_URL");
                 KvBackend::Memory
             }
             (None, Some(_)) => {
                 if !url_set {
-                    env.missing(
-                        "KV_REST_API_URL",
-                        "the REST URL that belongs to KV_REST_API_TOKEN",
-                    );
+                    env.missing("KV_REST_API_URL", "the REST URL that belongs to KV_REST_API_TOKEN");
                 }
                 KvBackend::Memory
             }
@@ -347,10 +328,7 @@ fn read_kv(env: &mut EnvReader<'_>) -> KvConfig {
         match env.secret(&["REDIS_URL"]) {
             Some(url) if is_redis_url(url.expose()) => KvBackend::Redis { url },
             Some(_) => {
-                env.malformed(
-                    "REDIS_URL",
-                    "redis://[:password@]host:port[/db] or rediss://...",
-                );
+                env.malformed("REDIS_URL", "redis://[:password@]host:port[/db] or rediss://...");
                 KvBackend::Memory
             }
             None => KvBackend::Memory,
@@ -365,22 +343,28 @@ fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
     let url_set = env.string(&url_names).is_some();
     let anon_key = env.secret(&key_names);
     let supabase = if url_set || anon_key.is_some() {
-        let url = env.url(
-            &url_names,
-            "an https URL such as https://<project>.supabase.co",
-        );
+        let url = env.url(&url_names, "an https URL such as https://<project>.supabase.co");
         match (url, anon_key) {
-            (Some(url), Some(anon_key)) => Some(SupabaseConfig { url, anon_key }),
+            (Some(url), Some(anon_key)) => {
+                let identity = match env.secret(&["SUPABASE_JWT_SECRET"]) {
+                    Some(jwt_secret) if jwt_secret.expose().len() >= 32 => {
+                        PostgrestIdentity::Mint { jwt_secret }
+                    }
+                    Some(_) => {
+                        env.malformed("SUPABASE_JWT_SECRET", "the project's JWT secret (32+ characters)");
+                        PostgrestIdentity::Forward
+                    }
+                    None => PostgrestIdentity::Forward,
+                };
+                Some(SupabaseConfig { url, anon_key, identity })
+            }
             (_, None) => {
                 env.missing("SUPABASE_ANON_KEY", "the project's anon (publishable) key");
                 None
             }
             (None, Some(_)) => {
                 if !url_set {
-                    env.missing(
-                        "SUPABASE_URL",
-                        "the project URL that belongs to SUPABASE_ANON_KEY",
-                    );
+                    env.missing("SUPABASE_URL", "the project URL that belongs to SUPABASE_ANON_KEY");
                 }
                 None
             }
@@ -392,33 +376,26 @@ fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
     if let Some(url) = &database_url {
         let raw = url.expose();
         if !(raw.starts_with("postgres://") || raw.starts_with("postgresql://")) {
-            env.malformed(
-                "DATABASE_URL",
-                "postgres://user:password@host:port/database",
-            );
+            env.malformed("DATABASE_URL", "postgres://user:password@host:port/database");
         }
     }
     DatabaseConfig {
         supabase,
         database_url,
+        pool_size: env.positive(&["DATABASE_POOL_SIZE"], 4, 100) as usize,
+        statement_timeout: millis(env.positive(&["DATABASE_STATEMENT_TIMEOUT_MS"], 5_000, 600_000)),
+        data_dir: env.string(&["ATOMS_DATA_DIR"]).unwrap_or_else(|| ".atoms".to_owned()).into(),
+        embedded: false,
     }
 }
 
 fn read_auth(env: &mut EnvReader<'_>) -> AuthConfig {
-    let names = [
-        "AUTHKIT_DOMAIN",
-        "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN",
-    ];
+    let names = ["AUTHKIT_DOMAIN", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN"];
     let authkit_domain = env.string(&names).and_then(|raw| {
-        let host = raw
-            .trim_start_matches("https://")
-            .trim_end_matches('/')
-            .to_owned();
+        let host = raw.trim_start_matches("https://").trim_end_matches('/').to_owned();
         let valid = !host.is_empty()
             && host.contains('.')
-            && host
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
+            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
         if valid {
             Some(host)
         } else {
@@ -430,26 +407,15 @@ fn read_auth(env: &mut EnvReader<'_>) -> AuthConfig {
 }
 
 fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {
-    let region = env
-        .string(&["VERCEL_REGION", "AWS_REGION"])
-        .unwrap_or_else(|| "local".to_owned());
-    let commit = env
-        .string(&["VERCEL_GIT_COMMIT_SHA", "ATOMS_COMMIT"])
-        .unwrap_or_else(|| "unknown".to_owned());
+    let region = env.string(&["VERCEL_REGION", "AWS_REGION"]).unwrap_or_else(|| "local".to_owned());
+    let commit =
+        env.string(&["VERCEL_GIT_COMMIT_SHA", "ATOMS_COMMIT"]).unwrap_or_else(|| "unknown".to_owned());
     let deployment_hosts = ["VERCEL_URL", "VERCEL_BRANCH_URL"]
         .iter()
         .filter_map(|name| env.string(&[name]))
-        .map(|host| {
-            host.trim_start_matches("https://")
-                .trim_end_matches('/')
-                .to_owned()
-        })
+        .map(|host| host.trim_start_matches("https://").trim_end_matches('/').to_owned())
         .collect();
-    PlatformInfo {
-        region,
-        commit,
-        deployment_hosts,
-    }
+    PlatformInfo { region, commit, deployment_hosts }
 }
 
 fn is_redis_url(raw: &str) -> bool {

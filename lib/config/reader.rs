@@ -43,20 +43,15 @@ pub(crate) struct EnvReader<'a> {
 
 impl<'a> EnvReader<'a> {
     pub(crate) fn new(lookup: &'a dyn Fn(&str) -> Option<String>) -> Self {
-        Self {
-            lookup,
-            problems: Vec::new(),
-        }
+        Self { lookup, problems: Vec::new() }
     }
 
     /// The first of `names` that is set to a non-blank value: the canonical name comes first,
     /// then its aliases.
     pub(crate) fn string(&self, names: &[&str]) -> Option<String> {
-        names.iter().find_map(|name| {
-            (self.lookup)(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
-        })
+        names
+            .iter()
+            .find_map(|name| (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
     }
 
     pub(crate) fn secret(&self, names: &[&str]) -> Option<Secret> {
@@ -126,10 +121,6 @@ impl<'a> EnvReader<'a> {
     }
 
     fn push(&mut self, variable: &str, kind: ProblemKind, expected: &str) {
-        self.problems.push(Problem {
-            variable: variable.to_owned(),
-            kind,
-            expected: expected.to_owned(),
-        });
+        self.problems.push(Problem { variable: variable.to_owned(), kind, expected: expected.to_owned() });
     }
 }

@@ -3,10 +3,7 @@ use std::collections::HashMap;
 use super::*;
 
 fn read(vars: &[(&str, &str)]) -> Result<Config, Vec<Problem>> {
-    let map: HashMap<String, String> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     Config::from_lookup(&move |name| map.get(name).cloned())
 }
 
@@ -39,14 +36,8 @@ fn empty_environment_is_a_valid_local_configuration() {
 #[test]
 fn complete_production_configuration_is_accepted() {
     let config = read(PRODUCTION).expect("complete");
-    assert_eq!(
-        config.http.public_url.expect("set").as_str(),
-        "https://atoms.example.com/"
-    );
-    assert_eq!(
-        config.auth.authkit_domain.as_deref(),
-        Some("acme.authkit.app")
-    );
+    assert_eq!(config.http.public_url.expect("set").as_str(), "https://atoms.example.com/");
+    assert_eq!(config.auth.authkit_domain.as_deref(), Some("acme.authkit.app"));
     assert!(matches!(config.kv.backend, KvBackend::Upstash { .. }));
 }
 
@@ -54,14 +45,8 @@ fn complete_production_configuration_is_accepted() {
 fn python_server_aliases_are_accepted() {
     let config = read(&[
         ("ATOMS_ENV", "production"),
-        (
-            "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL",
-            "https://atoms.example.com",
-        ),
-        (
-            "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN",
-            "acme.authkit.app",
-        ),
+        ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL", "https://atoms.example.com"),
+        ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN", "acme.authkit.app"),
         ("NEXT_PUBLIC_SUPABASE_URL", "https://abc.supabase.co"),
         ("NEXT_PUBLIC_SUPABASE_ANON_KEY", "anon"),
         ("UPSTASH_REDIS_REST_URL", "https://kv.upstash.io"),
@@ -76,34 +61,19 @@ fn python_server_aliases_are_accepted() {
 #[test]
 fn production_lists_every_missing_variable() {
     let problems = read(&[("VERCEL_ENV", "production")]).expect_err("incomplete");
-    assert_eq!(
-        variables(&problems),
-        [
-            "PUBLIC_URL",
-            "AUTHKIT_DOMAIN",
-            "SUPABASE_URL",
-            "KV_REST_API_URL"
-        ]
-    );
+    assert_eq!(variables(&problems), ["PUBLIC_URL", "AUTHKIT_DOMAIN", "SUPABASE_URL", "KV_REST_API_URL"]);
     assert!(problems.iter().all(|p| p.kind == ProblemKind::Missing));
 }
 
 #[test]
 fn preview_accepts_the_vercel_deployment_host() {
-    let mut vars: Vec<_> = PRODUCTION
-        .iter()
-        .filter(|(k, _)| *k != "PUBLIC_URL")
-        .copied()
-        .collect();
+    let mut vars: Vec<_> = PRODUCTION.iter().filter(|(k, _)| *k != "PUBLIC_URL").copied().collect();
     vars.retain(|(k, _)| *k != "ATOMS_ENV");
     vars.push(("VERCEL_ENV", "preview"));
     vars.push(("VERCEL_URL", "atoms-git-feature.vercel.app"));
     let config = read(&vars).expect("preview is complete with VERCEL_URL");
     assert_eq!(config.target, Target::Preview);
-    assert_eq!(
-        config.platform.deployment_hosts,
-        ["atoms-git-feature.vercel.app"]
-    );
+    assert_eq!(config.platform.deployment_hosts, ["atoms-git-feature.vercel.app"]);
 }
 
 #[test]
@@ -130,19 +100,13 @@ fn malformed_values_are_named_without_echoing_them() {
     );
     let text: String = problems.iter().map(|p| p.to_string()).collect();
     assert!(!text.contains("secret-password"), "{text}");
-    assert!(
-        text.contains("RATE_LIMIT_BURST_SIZE is malformed: expected a whole number"),
-        "{text}"
-    );
+    assert!(text.contains("RATE_LIMIT_BURST_SIZE is malformed: expected a whole number"), "{text}");
 }
 
 #[test]
 fn half_configured_pairs_name_the_missing_half() {
-    let problems = read(&[
-        ("KV_REST_API_URL", "https://kv.upstash.io"),
-        ("SUPABASE_ANON_KEY", "k"),
-    ])
-    .expect_err("pairs incomplete");
+    let problems = read(&[("KV_REST_API_URL", "https://kv.upstash.io"), ("SUPABASE_ANON_KEY", "k")])
+        .expect_err("pairs incomplete");
     assert_eq!(variables(&problems), ["KV_REST_API_TOKEN", "SUPABASE_URL"]);
 }
 

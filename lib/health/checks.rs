@@ -33,12 +33,7 @@ pub enum CheckStatus {
 
 impl Check {
     fn not_configured() -> Self {
-        Self {
-            status: CheckStatus::NotConfigured,
-            kind: None,
-            latency_ms: None,
-            error: None,
-        }
+        Self { status: CheckStatus::NotConfigured, kind: None, latency_ms: None, error: None }
     }
 
     pub fn failed(&self) -> bool {
@@ -57,18 +52,8 @@ where
         .unwrap_or_else(|_| Err(format!("no answer within {}ms", timeout.as_millis())));
     let latency_ms = Some((started.elapsed().as_secs_f64() * 1000.0 * 100.0).round() / 100.0);
     match outcome {
-        Ok(()) => Check {
-            status: CheckStatus::Ok,
-            kind: Some(kind),
-            latency_ms,
-            error: None,
-        },
-        Err(error) => Check {
-            status: CheckStatus::Error,
-            kind: Some(kind),
-            latency_ms,
-            error: Some(error),
-        },
+        Ok(()) => Check { status: CheckStatus::Ok, kind: Some(kind), latency_ms, error: None },
+        Err(error) => Check { status: CheckStatus::Error, kind: Some(kind), latency_ms, error: Some(error) },
     }
 }
 
@@ -81,35 +66,13 @@ pub async fn kv(state: &AppState) -> Check {
     .await
 }
 
-/// The database: PostgREST's root with the anon key, or a TCP connection to `DATABASE_URL`'s
-/// host until the direct adapter can run a query.
+/// The database: `select 1` through the direct adapter, or PostgREST's root.
 pub async fn database(state: &AppState) -> Check {
-    let config = &state.config.database;
-    let timeout = state.config.health_timeout;
-    if let Some(url) = &config.database_url {
-        let address = postgres_address(url.expose());
-        return timed("tcp", timeout, async move {
-            let address = address.ok_or("DATABASE_URL has no host")?;
-            tokio::net::TcpStream::connect(address.as_str())
-                .await
-                .map(drop)
-                .map_err(|e| format!("connection failed: {}", e.kind()))
-        })
-        .await;
-    }
-    let Some(supabase) = &config.supabase else {
+    let Some(db) = state.db.clone() else {
         return Check::not_configured();
     };
-    let request = state
-        .http
-        .get(format!(
-            "{}/rest/v1/",
-            supabase.url.as_str().trim_end_matches('/')
-        ))
-        .header("apikey", supabase.anon_key.expose())
-        .timeout(timeout);
-    timed("postgrest", timeout, async move {
-        expect_success(request).await.map(drop)
+    timed(db.adapter_name(), state.config.health_timeout, async move {
+        db.ping().await.map_err(|e| e.to_string())
     })
     .await
 }
@@ -120,16 +83,10 @@ pub async fn auth_jwks(state: &AppState) -> Check {
         return Check::not_configured();
     };
     let timeout = state.config.health_timeout;
-    let request = state
-        .http
-        .get(format!("https://{domain}/oauth2/jwks"))
-        .timeout(timeout);
+    let request = state.http.get(format!("https://{domain}/oauth2/jwks")).timeout(timeout);
     timed("jwks", timeout, async move {
-        let body: serde_json::Value = expect_success(request)
-            .await?
-            .json()
-            .await
-            .map_err(|_| "JWKS is not JSON".to_owned())?;
+        let body: serde_json::Value =
+            expect_success(request).await?.json().await.map_err(|_| "JWKS is not JSON".to_owned())?;
         match body.get("keys").and_then(|keys| keys.as_array()) {
             Some(keys) if !keys.is_empty() => Ok(()),
             _ => Err("JWKS has no keys".to_owned()),
@@ -153,11 +110,4 @@ async fn expect_success(request: reqwest::RequestBuilder) -> Result<reqwest::Res
     } else {
         Err(format!("HTTP {}", response.status().as_u16()))
     }
-}
-
-/// `host:port` of a `postgres://` URL (default port 5432), without credentials.
-fn postgres_address(url: &str) -> Option<String> {
-    let parsed = reqwest::Url::parse(url).ok()?;
-    let host = parsed.host_str().filter(|h| !h.is_empty())?;
-    Some(format!("{host}:{}", parsed.port().unwrap_or(5432)))
 }

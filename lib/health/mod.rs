@@ -58,16 +58,9 @@ pub async fn live(State(state): State<AppState>) -> Response {
 pub async fn ready(State(state): State<AppState>) -> Response {
     let (database, kv) = tokio::join!(checks::database(&state), checks::kv(&state));
     let ready = !database.failed() && !kv.failed();
-    let checks = Checks {
-        database,
-        kv,
-        auth_jwks: None,
-    };
-    let (status, label) = if ready {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not_ready")
-    };
+    let checks = Checks { database, kv, auth_jwks: None };
+    let (status, label) =
+        if ready { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "not_ready") };
     no_store(status, Json(report(&state, label, checks)))
 }
 
@@ -90,11 +83,8 @@ pub async fn by_probe(state: State<AppState>, Query(query): Query<ProbeQuery>) -
 
 /// `GET /health`: every configured dependency, concurrently.
 pub async fn full(State(state): State<AppState>) -> Response {
-    let (database, kv, auth_jwks) = tokio::join!(
-        checks::database(&state),
-        checks::kv(&state),
-        checks::auth_jwks(&state)
-    );
+    let (database, kv, auth_jwks) =
+        tokio::join!(checks::database(&state), checks::kv(&state), checks::auth_jwks(&state));
     let overall = if database.failed() || kv.failed() {
         Overall::Unhealthy
     } else if auth_jwks.failed() {
@@ -107,11 +97,7 @@ pub async fn full(State(state): State<AppState>) -> Response {
         Overall::Degraded => (StatusCode::OK, "degraded"),
         Overall::Unhealthy => (StatusCode::SERVICE_UNAVAILABLE, "unhealthy"),
     };
-    let checks = Checks {
-        database,
-        kv,
-        auth_jwks: Some(auth_jwks),
-    };
+    let checks = Checks { database, kv, auth_jwks: Some(auth_jwks) };
     no_store(status, Json(report(&state, label, checks)))
 }
 
@@ -130,8 +116,6 @@ fn report<'a>(state: &'a AppState, status: &'a str, checks: Checks) -> Report<'a
 
 fn no_store(status: StatusCode, body: impl IntoResponse) -> Response {
     let mut response = (status, body).into_response();
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
 }

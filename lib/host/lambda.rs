@@ -13,10 +13,7 @@ pub(super) async fn run(router: Router) -> Result<(), super::HostError> {
         async move {
             let (parts, body) = request.into_parts();
             let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
-            let response = router
-                .oneshot(request)
-                .await
-                .unwrap_or_else(|never: Infallible| match never {});
+            let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
             let (parts, body) = response.into_parts();
             let bytes = axum::body::to_bytes(body, usize::MAX).await?;
             Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(

@@ -22,10 +22,7 @@ pub async fn run(router: Router) -> Result<(), HostError> {
     #[cfg(not(any(feature = "vercel", feature = "lambda")))]
     {
         // No platform compiled in: serve on loopback so the binary is still useful locally.
-        let port = std::env::var("PORT")
-            .ok()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(3000);
+        let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
         let listener = local::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await?;
         local::serve(listener, router).await.map_err(Into::into)
     }

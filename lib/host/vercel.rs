@@ -13,25 +13,16 @@ use tower::ServiceExt;
 use vercel_runtime::{Request, ResponseBody};
 
 pub(super) async fn run(router: Router) -> Result<(), super::HostError> {
-    let service = tower::service_fn(
-        move |(_platform, request): (vercel_runtime::AppState, Request)| {
-            let router = router.clone();
-            async move {
-                let request = request.map(Body::new);
-                let response = router
-                    .oneshot(request)
-                    .await
-                    .unwrap_or_else(|never: Infallible| match never {});
-                Ok::<_, vercel_runtime::Error>(response.map(|body| {
-                    ResponseBody(
-                        SyncBody(sync_wrapper::SyncWrapper::new(body))
-                            .map_err(Into::into)
-                            .boxed(),
-                    )
-                }))
-            }
-        },
-    );
+    let service = tower::service_fn(move |(_platform, request): (vercel_runtime::AppState, Request)| {
+        let router = router.clone();
+        async move {
+            let request = request.map(Body::new);
+            let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
+            Ok::<_, vercel_runtime::Error>(response.map(|body| {
+                ResponseBody(SyncBody(sync_wrapper::SyncWrapper::new(body)).map_err(Into::into).boxed())
+            }))
+        }
+    });
     vercel_runtime::run(service).await
 }
 

@@ -22,12 +22,8 @@ const ALLOWED_HEADERS: [&str; 8] = [
 ];
 
 /// Response headers a browser client must be able to read.
-const EXPOSED_HEADERS: [&str; 4] = [
-    "mcp-session-id",
-    "mcp-protocol-version",
-    "www-authenticate",
-    "x-request-id",
-];
+const EXPOSED_HEADERS: [&str; 4] =
+    ["mcp-session-id", "mcp-protocol-version", "www-authenticate", "x-request-id"];
 
 pub(super) fn layer() -> CorsLayer {
     CorsLayer::new()

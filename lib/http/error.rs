@@ -23,16 +23,8 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    pub fn new(
-        status: StatusCode,
-        code: &'static str,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-        }
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<Cow<'static, str>>) -> Self {
+        Self { status, code, message: message.into() }
     }
 
     pub fn bad_request(message: impl Into<Cow<'static, str>>) -> Self {
@@ -40,11 +32,7 @@ impl ApiError {
     }
 
     pub fn not_found() -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No route matches this path.",
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", "No route matches this path.")
     }
 
     pub fn payload_too_large(limit_bytes: usize) -> Self {
@@ -56,11 +44,7 @@ impl ApiError {
     }
 
     pub fn service_unavailable(message: impl Into<Cow<'static, str>>) -> Self {
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "service_unavailable",
-            message,
-        )
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
     }
 
     pub fn internal() -> Self {
@@ -89,33 +73,15 @@ pub fn envelope_for_status(status: StatusCode, max_body_bytes: usize) -> ApiErro
         401 => ("unauthorized", "Authentication is required."),
         403 => ("forbidden", "This request is not allowed."),
         404 => return ApiError::not_found(),
-        405 => (
-            "method_not_allowed",
-            "This route does not accept this HTTP method.",
-        ),
-        406 => (
-            "not_acceptable",
-            "The Accept header names no representation this route serves.",
-        ),
+        405 => ("method_not_allowed", "This route does not accept this HTTP method."),
+        406 => ("not_acceptable", "The Accept header names no representation this route serves."),
         408 => ("request_timeout", "The request took too long to arrive."),
         413 => return ApiError::payload_too_large(max_body_bytes),
-        415 => (
-            "unsupported_media_type",
-            "The Content-Type is not accepted by this route.",
-        ),
-        429 => (
-            "rate_limited",
-            "Too many requests; retry after the delay in Retry-After.",
-        ),
+        415 => ("unsupported_media_type", "The Content-Type is not accepted by this route."),
+        429 => ("rate_limited", "Too many requests; retry after the delay in Retry-After."),
         500 => return ApiError::internal(),
-        503 => (
-            "service_unavailable",
-            "A dependency is unavailable; retry shortly.",
-        ),
-        504 => (
-            "gateway_timeout",
-            "A dependency did not answer in time; retry shortly.",
-        ),
+        503 => ("service_unavailable", "A dependency is unavailable; retry shortly."),
+        504 => ("gateway_timeout", "A dependency did not answer in time; retry shortly."),
         _ => ("error", "The request failed."),
     };
     ApiError::new(status, code, message)
@@ -135,13 +101,6 @@ struct EnvelopeBody<'a> {
 
 /// The envelope's JSON bytes.
 pub(crate) fn envelope_json(error: &ApiError, request_id: &str) -> Vec<u8> {
-    let envelope = Envelope {
-        error: EnvelopeBody {
-            code: error.code,
-            message: &error.message,
-            request_id,
-        },
-    };
-    serde_json::to_vec(&envelope)
-        .unwrap_or_else(|_| b"{\"error\":{\"code\":\"internal_error\"}}".to_vec())
+    let envelope = Envelope { error: EnvelopeBody { code: error.code, message: &error.message, request_id } };
+    serde_json::to_vec(&envelope).unwrap_or_else(|_| b"{\"error\":{\"code\":\"internal_error\"}}".to_vec())
 }

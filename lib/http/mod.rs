@@ -36,9 +36,7 @@ pub fn with_boundary(router: Router, config: &HttpConfig) -> Router {
     router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
-        .layer(CatchPanicLayer::custom(|_panic| {
-            ApiError::internal().into_response()
-        }))
+        .layer(CatchPanicLayer::custom(|_panic| ApiError::internal().into_response()))
         .layer(cors::layer())
         .layer(middleware::from_fn(move |request: Request, next: Next| {
             boundary(request, next, max_body_bytes)
@@ -53,10 +51,10 @@ async fn boundary(mut request: Request, next: Next, max_body_bytes: usize) -> Re
     let method = request.method().clone();
     // The matched route pattern, not the raw path: ids in paths stay out of the logs, and the
     // query string (which may carry OAuth codes) is never logged.
-    let route = request.extensions().get::<MatchedPath>().map_or_else(
-        || request.uri().path().to_owned(),
-        |m| m.as_str().to_owned(),
-    );
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| request.uri().path().to_owned(), |m| m.as_str().to_owned());
 
     let mut response = next.run(request).await;
     if response.status().is_client_error() || response.status().is_server_error() {
@@ -81,23 +79,16 @@ async fn boundary(mut request: Request, next: Next, max_body_bytes: usize) -> Re
 /// is a JSON wire format (MCP JSON-RPC, OAuth errors, health reports) or an event stream.
 fn with_envelope(response: Response, request_id: &str, max_body_bytes: usize) -> Response {
     let error = response.extensions().get::<ApiError>().cloned();
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let is_wire_format = content_type.starts_with("application/json")
-        || content_type.starts_with("text/event-stream");
+    let content_type =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let is_wire_format =
+        content_type.starts_with("application/json") || content_type.starts_with("text/event-stream");
     if error.is_none() && is_wire_format {
         return response;
     }
-    let error =
-        error.unwrap_or_else(|| error::envelope_for_status(response.status(), max_body_bytes));
+    let error = error.unwrap_or_else(|| error::envelope_for_status(response.status(), max_body_bytes));
     let (mut parts, _) = response.into_parts();
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(error::envelope_json(&error, request_id)))
 }

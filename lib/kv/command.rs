@@ -116,12 +116,7 @@ impl Command {
         match self {
             Self::Ping => vec![s("PING")],
             Self::Get { key } => vec![s("GET"), key.clone()],
-            Self::Set {
-                key,
-                value,
-                ttl,
-                only_if_absent,
-            } => {
+            Self::Set { key, value, ttl, only_if_absent } => {
                 let mut args = vec![s("SET"), key.clone(), value.clone()];
                 if let Some(ttl) = ttl {
                     args.extend([s("PX"), millis(*ttl)]);
@@ -135,20 +130,9 @@ impl Command {
             Self::Expire { key, ttl } => vec![s("PEXPIRE"), key.clone(), millis(*ttl)],
             Self::Pttl { key } => vec![s("PTTL"), key.clone()],
             Self::IncrWithExpiry { key, ttl } => {
-                vec![
-                    s("EVAL"),
-                    s(INCR_WITH_EXPIRY),
-                    s("1"),
-                    key.clone(),
-                    millis(*ttl),
-                ]
+                vec![s("EVAL"), s(INCR_WITH_EXPIRY), s("1"), key.clone(), millis(*ttl)]
             }
-            Self::CompareAndSet {
-                key,
-                expected,
-                new,
-                ttl,
-            } => vec![
+            Self::CompareAndSet { key, expected, new, ttl } => vec![
                 s("EVAL"),
                 s(COMPARE_AND_SET),
                 s("1"),
@@ -163,19 +147,9 @@ impl Command {
                 vec![s("ZADD"), key.clone(), score_arg(*score), member.clone()]
             }
             Self::ZRem { key, member } => vec![s("ZREM"), key.clone(), member.clone()],
-            Self::ZRangeByScore {
-                key,
-                min,
-                max,
-                limit,
-            } => {
-                let mut args = vec![
-                    s("ZRANGEBYSCORE"),
-                    key.clone(),
-                    score_arg(*min),
-                    score_arg(*max),
-                    s("WITHSCORES"),
-                ];
+            Self::ZRangeByScore { key, min, max, limit } => {
+                let mut args =
+                    vec![s("ZRANGEBYSCORE"), key.clone(), score_arg(*min), score_arg(*max), s("WITHSCORES")];
                 if let Some(limit) = limit {
                     args.extend([s("LIMIT"), s("0"), limit.to_string()]);
                 }
@@ -183,12 +157,7 @@ impl Command {
             }
             Self::ZCard { key } => vec![s("ZCARD"), key.clone()],
             Self::ZRemRangeByScore { key, min, max } => {
-                vec![
-                    s("ZREMRANGEBYSCORE"),
-                    key.clone(),
-                    score_arg(*min),
-                    score_arg(*max),
-                ]
+                vec![s("ZREMRANGEBYSCORE"), key.clone(), score_arg(*min), score_arg(*max)]
             }
         }
     }

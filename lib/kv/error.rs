@@ -6,16 +6,10 @@ use std::time::Duration;
 pub enum KvError {
     /// The backend did not answer within the configured timeout (`KV_TIMEOUT_MS`).
     #[error("KV {backend} did not answer within {}ms", after.as_millis())]
-    Timeout {
-        backend: &'static str,
-        after: Duration,
-    },
+    Timeout { backend: &'static str, after: Duration },
     /// The backend could not be reached (connection refused, reset, DNS, HTTP 5xx).
     #[error("KV {backend} is unavailable: {reason}")]
-    Unavailable {
-        backend: &'static str,
-        reason: String,
-    },
+    Unavailable { backend: &'static str, reason: String },
     /// The backend refused our credentials (HTTP 401/403, Redis `NOAUTH`/`WRONGPASS`).
     #[error("KV {backend} rejected the credentials; check the KV token or REDIS_URL password")]
     Unauthorized { backend: &'static str },
@@ -24,10 +18,7 @@ pub enum KvError {
     Command(String),
     /// The backend answered something this client does not understand.
     #[error("KV {backend} sent an unexpected reply: {detail}")]
-    Protocol {
-        backend: &'static str,
-        detail: String,
-    },
+    Protocol { backend: &'static str, detail: String },
 }
 
 impl KvError {

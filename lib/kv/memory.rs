@@ -42,16 +42,10 @@ impl MemoryKv {
     pub(crate) fn execute(&self, commands: &[Command]) -> Result<Vec<Reply>, KvError> {
         // A poisoned lock only means another thread panicked mid-command; the map itself is
         // still consistent (every command validates before it mutates).
-        let mut store = self
-            .inner
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut store = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let now = Instant::now();
         store.maybe_sweep(now);
-        commands
-            .iter()
-            .map(|command| store.apply(command, now))
-            .collect()
+        commands.iter().map(|command| store.apply(command, now)).collect()
     }
 }
 
@@ -88,10 +82,7 @@ impl Store {
         create: bool,
     ) -> Result<Option<&mut Vec<(f64, String)>>, KvError> {
         if create && self.live(key, now).is_none() {
-            let entry = Entry {
-                value: Value::SortedSet(Vec::new()),
-                expires_at: None,
-            };
+            let entry = Entry { value: Value::SortedSet(Vec::new()), expires_at: None };
             self.entries.insert(key.to_owned(), entry);
         }
         match self.live(key, now).map(|entry| &mut entry.value) {
@@ -102,10 +93,7 @@ impl Store {
     }
 
     fn put(&mut self, key: &str, value: String, ttl: Option<Duration>, now: Instant) {
-        let entry = Entry {
-            value: Value::Text(value),
-            expires_at: ttl.map(|ttl| now + ttl),
-        };
+        let entry = Entry { value: Value::Text(value), expires_at: ttl.map(|ttl| now + ttl) };
         self.entries.insert(key.to_owned(), entry);
     }
 
@@ -113,21 +101,16 @@ impl Store {
         Ok(match command {
             Command::Ping => Reply::Text("PONG".to_owned()),
             Command::Get { key } => self.text(key, now)?.map_or(Reply::Nil, Reply::Text),
-            Command::Set {
-                key,
-                value,
-                ttl,
-                only_if_absent,
-            } => {
+            Command::Set { key, value, ttl, only_if_absent } => {
                 if *only_if_absent && self.live(key, now).is_some() {
                     return Ok(Reply::Nil);
                 }
                 self.put(key, value.clone(), *ttl, now);
                 ok()
             }
-            Command::Del { key } => Reply::Int(i64::from(
-                self.live(key, now).is_some() && self.entries.remove(key).is_some(),
-            )),
+            Command::Del { key } => {
+                Reply::Int(i64::from(self.live(key, now).is_some() && self.entries.remove(key).is_some()))
+            }
             Command::Expire { key, ttl } => match self.live(key, now) {
                 Some(entry) => {
                     entry.expires_at = Some(now + *ttl);
@@ -137,13 +120,10 @@ impl Store {
             },
             Command::Pttl { key } => match self.live(key, now) {
                 None => Reply::Int(-2),
-                Some(Entry {
-                    expires_at: None, ..
-                }) => Reply::Int(-1),
-                Some(Entry {
-                    expires_at: Some(at),
-                    ..
-                }) => Reply::Int(at.saturating_duration_since(now).as_millis() as i64),
+                Some(Entry { expires_at: None, .. }) => Reply::Int(-1),
+                Some(Entry { expires_at: Some(at), .. }) => {
+                    Reply::Int(at.saturating_duration_since(now).as_millis() as i64)
+                }
             },
             Command::IncrWithExpiry { key, ttl } => {
                 let current = match self.text(key, now)? {
@@ -162,12 +142,7 @@ impl Store {
                 }
                 Reply::Int(next)
             }
-            Command::CompareAndSet {
-                key,
-                expected,
-                new,
-                ttl,
-            } => {
+            Command::CompareAndSet { key, expected, new, ttl } => {
                 if self.text(key, now)? != *expected {
                     return Ok(Reply::Int(0));
                 }
@@ -180,54 +155,33 @@ impl Store {
                 Reply::Int(1)
             }
             Command::ZAdd { key, score, member } => {
-                let set = self
-                    .sorted_set(key, now, true)?
-                    .unwrap_or_else(|| unreachable!("created above"));
-                let existed = set
-                    .iter()
-                    .position(|(_, m)| m == member)
-                    .map(|i| set.remove(i))
-                    .is_some();
+                let set = self.sorted_set(key, now, true)?.unwrap_or_else(|| unreachable!("created above"));
+                let existed = set.iter().position(|(_, m)| m == member).map(|i| set.remove(i)).is_some();
                 let at = set.partition_point(|(s, m)| (*s, m.as_str()) < (*score, member.as_str()));
                 set.insert(at, (*score, member.clone()));
                 Reply::Int(i64::from(!existed))
             }
             Command::ZRem { key, member } => {
                 let removed = match self.sorted_set(key, now, false)? {
-                    Some(set) => set
-                        .iter()
-                        .position(|(_, m)| m == member)
-                        .map(|i| set.remove(i))
-                        .is_some(),
+                    Some(set) => set.iter().position(|(_, m)| m == member).map(|i| set.remove(i)).is_some(),
                     None => false,
                 };
                 self.drop_if_empty_set(key);
                 Reply::Int(i64::from(removed))
             }
-            Command::ZRangeByScore {
-                key,
-                min,
-                max,
-                limit,
-            } => {
-                let set = self
-                    .sorted_set(key, now, false)?
-                    .map(|set| set.as_slice())
-                    .unwrap_or_default();
+            Command::ZRangeByScore { key, min, max, limit } => {
+                let set = self.sorted_set(key, now, false)?.map(|set| set.as_slice()).unwrap_or_default();
                 let items = set
                     .iter()
                     .filter(|(score, _)| *min <= *score && *score <= *max)
                     .take(limit.unwrap_or(usize::MAX))
-                    .flat_map(|(score, member)| {
-                        [Reply::Text(member.clone()), Reply::Text(score_arg(*score))]
-                    })
+                    .flat_map(|(score, member)| [Reply::Text(member.clone()), Reply::Text(score_arg(*score))])
                     .collect();
                 Reply::List(items)
             }
-            Command::ZCard { key } => Reply::Int(
-                self.sorted_set(key, now, false)?
-                    .map_or(0, |set| set.len() as i64),
-            ),
+            Command::ZCard { key } => {
+                Reply::Int(self.sorted_set(key, now, false)?.map_or(0, |set| set.len() as i64))
+            }
             Command::ZRemRangeByScore { key, min, max } => {
                 let removed = match self.sorted_set(key, now, false)? {
                     Some(set) => {

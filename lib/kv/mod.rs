@@ -34,9 +34,7 @@ impl Kv {
     pub fn from_config(config: &KvConfig, http: &reqwest::Client) -> Result<Self, KvError> {
         Ok(match &config.backend {
             KvBackend::Memory => Self::memory(),
-            KvBackend::Redis { url } => {
-                Self::Redis(Arc::new(redis::RedisKv::new(url, config.timeout)?))
-            }
+            KvBackend::Redis { url } => Self::Redis(Arc::new(redis::RedisKv::new(url, config.timeout)?)),
             KvBackend::Upstash { url, token } => Self::Upstash(Arc::new(upstash::UpstashKv::new(
                 url.clone(),
                 token.clone(),
@@ -91,12 +89,7 @@ impl Kv {
     }
 
     pub async fn get(&self, key: &str) -> Result<Option<String>, KvError> {
-        match self
-            .run(Command::Get {
-                key: key.to_owned(),
-            })
-            .await?
-        {
+        match self.run(Command::Get { key: key.to_owned() }).await? {
             Reply::Nil => Ok(None),
             Reply::Text(value) => Ok(Some(value)),
             other => Err(self.unexpected(other.kind())),
@@ -105,12 +98,8 @@ impl Kv {
 
     /// Stores `value`, expiring after `ttl` when given.
     pub async fn set(&self, key: &str, value: &str, ttl: Option<Duration>) -> Result<(), KvError> {
-        let command = Command::Set {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            ttl,
-            only_if_absent: false,
-        };
+        let command =
+            Command::Set { key: key.to_owned(), value: value.to_owned(), ttl, only_if_absent: false };
         self.run(command).await.map(drop)
     }
 
@@ -121,57 +110,33 @@ impl Kv {
         value: &str,
         ttl: Option<Duration>,
     ) -> Result<bool, KvError> {
-        let command = Command::Set {
-            key: key.to_owned(),
-            value: value.to_owned(),
-            ttl,
-            only_if_absent: true,
-        };
+        let command =
+            Command::Set { key: key.to_owned(), value: value.to_owned(), ttl, only_if_absent: true };
         Ok(!matches!(self.run(command).await?, Reply::Nil))
     }
 
     /// True when the key existed.
     pub async fn delete(&self, key: &str) -> Result<bool, KvError> {
-        self.int(Command::Del {
-            key: key.to_owned(),
-        })
-        .await
-        .map(|n| n > 0)
+        self.int(Command::Del { key: key.to_owned() }).await.map(|n| n > 0)
     }
 
     /// Sets a new TTL on an existing key; false when the key is absent.
     pub async fn expire(&self, key: &str, ttl: Duration) -> Result<bool, KvError> {
-        self.int(Command::Expire {
-            key: key.to_owned(),
-            ttl,
-        })
-        .await
-        .map(|n| n == 1)
+        self.int(Command::Expire { key: key.to_owned(), ttl }).await.map(|n| n == 1)
     }
 
     /// Remaining lifetime: `None` when the key is absent, `Some(None)` when it never expires.
     pub async fn ttl(&self, key: &str) -> Result<Option<Option<Duration>>, KvError> {
-        Ok(
-            match self
-                .int(Command::Pttl {
-                    key: key.to_owned(),
-                })
-                .await?
-            {
-                -2 => None,
-                -1 => Some(None),
-                ms => Some(Some(Duration::from_millis(ms.max(0) as u64))),
-            },
-        )
+        Ok(match self.int(Command::Pttl { key: key.to_owned() }).await? {
+            -2 => None,
+            -1 => Some(None),
+            ms => Some(Some(Duration::from_millis(ms.max(0) as u64))),
+        })
     }
 
     /// Atomically increments a counter whose window of `ttl` starts at its first increment.
     pub async fn incr_with_expiry(&self, key: &str, ttl: Duration) -> Result<i64, KvError> {
-        self.int(Command::IncrWithExpiry {
-            key: key.to_owned(),
-            ttl,
-        })
-        .await
+        self.int(Command::IncrWithExpiry { key: key.to_owned(), ttl }).await
     }
 
     /// Atomically replaces the value if it still equals `expected` (`None` = must be absent);
@@ -194,19 +159,12 @@ impl Kv {
 
     /// True when `member` is new in the set.
     pub async fn zadd(&self, key: &str, score: f64, member: &str) -> Result<bool, KvError> {
-        let command = Command::ZAdd {
-            key: key.to_owned(),
-            score,
-            member: member.to_owned(),
-        };
+        let command = Command::ZAdd { key: key.to_owned(), score, member: member.to_owned() };
         self.int(command).await.map(|n| n == 1)
     }
 
     pub async fn zrem(&self, key: &str, member: &str) -> Result<bool, KvError> {
-        let command = Command::ZRem {
-            key: key.to_owned(),
-            member: member.to_owned(),
-        };
+        let command = Command::ZRem { key: key.to_owned(), member: member.to_owned() };
         self.int(command).await.map(|n| n == 1)
     }
 
@@ -218,12 +176,7 @@ impl Kv {
         max: f64,
         limit: Option<usize>,
     ) -> Result<Vec<(String, f64)>, KvError> {
-        let command = Command::ZRangeByScore {
-            key: key.to_owned(),
-            min,
-            max,
-            limit,
-        };
+        let command = Command::ZRangeByScore { key: key.to_owned(), min, max, limit };
         let Reply::List(items) = self.run(command).await? else {
             return Err(self.unexpected("not a list"));
         };
@@ -237,29 +190,21 @@ impl Kv {
     }
 
     pub async fn zcard(&self, key: &str) -> Result<u64, KvError> {
-        self.int(Command::ZCard {
-            key: key.to_owned(),
-        })
-        .await
-        .map(|n| n.max(0) as u64)
+        self.int(Command::ZCard { key: key.to_owned() }).await.map(|n| n.max(0) as u64)
     }
 
     /// Removes members with `min <= score <= max`; returns how many.
     pub async fn zrem_range_by_score(&self, key: &str, min: f64, max: f64) -> Result<u64, KvError> {
-        let command = Command::ZRemRangeByScore {
-            key: key.to_owned(),
-            min,
-            max,
-        };
+        let command = Command::ZRemRangeByScore { key: key.to_owned(), min, max };
         self.int(command).await.map(|n| n.max(0) as u64)
     }
 
     async fn int(&self, command: Command) -> Result<i64, KvError> {
         match self.run(command).await? {
             Reply::Int(n) => Ok(n),
-            Reply::Text(text) => text
-                .parse()
-                .map_err(|_| self.unexpected("text where an integer was expected")),
+            Reply::Text(text) => {
+                text.parse().map_err(|_| self.unexpected("text where an integer was expected"))
+            }
             other => Err(self.unexpected(other.kind())),
         }
     }
@@ -269,9 +214,7 @@ impl Kv {
             Reply::Text(text) => match text.as_str() {
                 "inf" | "+inf" => Ok(f64::INFINITY),
                 "-inf" => Ok(f64::NEG_INFINITY),
-                _ => text
-                    .parse()
-                    .map_err(|_| self.unexpected("score is not a number")),
+                _ => text.parse().map_err(|_| self.unexpected("score is not a number")),
             },
             Reply::Int(n) => Ok(*n as f64),
             other => Err(self.unexpected(other.kind())),
@@ -281,9 +224,6 @@ impl Kv {
     /// A reply of the wrong shape. The detail names the shape, never the value (values may be
     /// session data).
     fn unexpected(&self, detail: &str) -> KvError {
-        KvError::Protocol {
-            backend: self.backend_name(),
-            detail: detail.to_owned(),
-        }
+        KvError::Protocol { backend: self.backend_name(), detail: detail.to_owned() }
     }
 }

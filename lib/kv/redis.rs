@@ -28,18 +28,11 @@ impl RedisKv {
             backend: BACKEND,
             reason: "REDIS_URL is not a valid Redis URL".to_owned(),
         })?;
-        Ok(Self {
-            client,
-            timeout,
-            connection: Mutex::new(None),
-        })
+        Ok(Self { client, timeout, connection: Mutex::new(None) })
     }
 
     pub(crate) async fn execute(&self, commands: &[Command]) -> Result<Vec<Reply>, KvError> {
-        let timed_out = KvError::Timeout {
-            backend: BACKEND,
-            after: self.timeout,
-        };
+        let timed_out = KvError::Timeout { backend: BACKEND, after: self.timeout };
         let result = tokio::time::timeout(self.timeout, async {
             let mut connection = self.connection().await?;
             let mut pipe = redis::pipe();
@@ -51,9 +44,7 @@ impl RedisKv {
                 }
                 pipe.add_command(cmd);
             }
-            pipe.query_async::<Vec<Value>>(&mut connection)
-                .await
-                .map_err(|e| self.classify(e))
+            pipe.query_async::<Vec<Value>>(&mut connection).await.map_err(|e| self.classify(e))
         })
         .await;
         match result {
@@ -94,14 +85,10 @@ impl RedisKv {
 
     fn classify(&self, error: redis::RedisError) -> KvError {
         if error.is_timeout() {
-            return KvError::Timeout {
-                backend: BACKEND,
-                after: self.timeout,
-            };
+            return KvError::Timeout { backend: BACKEND, after: self.timeout };
         }
         let code = error.code().unwrap_or_default();
-        if matches!(code, "NOAUTH" | "WRONGPASS") || error.kind() == ErrorKind::AuthenticationFailed
-        {
+        if matches!(code, "NOAUTH" | "WRONGPASS") || error.kind() == ErrorKind::AuthenticationFailed {
             return KvError::Unauthorized { backend: BACKEND };
         }
         let reason = if error.is_connection_refusal() {
@@ -114,19 +101,13 @@ impl RedisKv {
             ""
         };
         if !reason.is_empty() {
-            return KvError::Unavailable {
-                backend: BACKEND,
-                reason: reason.to_owned(),
-            };
+            return KvError::Unavailable { backend: BACKEND, reason: reason.to_owned() };
         }
         if matches!(error.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
             // A server-side command error: its text names the command problem, not our data.
             return KvError::Command(error.to_string());
         }
-        KvError::Unavailable {
-            backend: BACKEND,
-            reason: format!("{:?}", error.kind()),
-        }
+        KvError::Unavailable { backend: BACKEND, reason: format!("{:?}", error.kind()) }
     }
 }
 
@@ -148,9 +129,7 @@ fn reply(value: Value) -> Result<Reply, KvError> {
             Reply::List(items.into_iter().map(reply).collect::<Result<_, _>>()?)
         }
         Value::ServerError(error) => {
-            return Err(KvError::Command(
-                error.details().unwrap_or(error.code()).to_owned(),
-            ));
+            return Err(KvError::Command(error.details().unwrap_or(error.code()).to_owned()));
         }
         other => {
             return Err(KvError::Protocol {

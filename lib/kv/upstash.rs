@@ -24,12 +24,7 @@ pub struct UpstashKv {
 
 impl UpstashKv {
     pub fn new(url: reqwest::Url, token: Secret, http: reqwest::Client, timeout: Duration) -> Self {
-        Self {
-            url,
-            token,
-            http,
-            timeout,
-        }
+        Self { url, token, http, timeout }
     }
 
     pub(crate) async fn execute(&self, commands: &[Command]) -> Result<Vec<Reply>, KvError> {
@@ -41,14 +36,7 @@ impl UpstashKv {
                     .map_err(|()| self.protocol("KV_REST_API_URL cannot be a base URL"))?
                     .pop_if_empty()
                     .push("pipeline");
-                (
-                    url,
-                    Value::Array(
-                        many.iter()
-                            .map(|c| serde_json::json!(c.to_args()))
-                            .collect(),
-                    ),
-                )
+                (url, Value::Array(many.iter().map(|c| serde_json::json!(c.to_args())).collect()))
             }
         };
         let response = self
@@ -65,12 +53,8 @@ impl UpstashKv {
             return Err(KvError::Unauthorized { backend: BACKEND });
         }
         let body: Value = response.json().await.map_err(|e| self.transport(&e))?;
-        if status.is_server_error() && !matches!(&body, Value::Object(o) if o.contains_key("error"))
-        {
-            return Err(KvError::Unavailable {
-                backend: BACKEND,
-                reason: format!("HTTP {status}"),
-            });
+        if status.is_server_error() && !matches!(&body, Value::Object(o) if o.contains_key("error")) {
+            return Err(KvError::Unavailable { backend: BACKEND, reason: format!("HTTP {status}") });
         }
         match (commands.len(), body) {
             (1, entry @ Value::Object(_)) => Ok(vec![self.entry(entry)?]),
@@ -90,17 +74,12 @@ impl UpstashKv {
         if object.contains_key("error") {
             return Err(self.error_of(&object));
         }
-        let result = object
-            .remove("result")
-            .ok_or_else(|| self.protocol("reply entry has no result"))?;
+        let result = object.remove("result").ok_or_else(|| self.protocol("reply entry has no result"))?;
         self.reply(result)
     }
 
     fn error_of(&self, object: &serde_json::Map<String, Value>) -> KvError {
-        let message = object
-            .get("error")
-            .and_then(Value::as_str)
-            .unwrap_or("unknown error");
+        let message = object.get("error").and_then(Value::as_str).unwrap_or("unknown error");
         if message.contains("NOAUTH") || message.contains("WRONGPASS") {
             return KvError::Unauthorized { backend: BACKEND };
         }
@@ -116,42 +95,26 @@ impl UpstashKv {
                 None => Reply::Text(n.to_string()),
             },
             Value::Bool(b) => Reply::Int(i64::from(b)),
-            Value::Array(items) => Reply::List(
-                items
-                    .into_iter()
-                    .map(|v| self.reply(v))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Value::Array(items) => {
+                Reply::List(items.into_iter().map(|v| self.reply(v)).collect::<Result<_, _>>()?)
+            }
             Value::Object(_) => return Err(self.protocol("nested object in result")),
         })
     }
 
     fn transport(&self, error: &reqwest::Error) -> KvError {
         if error.is_timeout() {
-            KvError::Timeout {
-                backend: BACKEND,
-                after: self.timeout,
-            }
+            KvError::Timeout { backend: BACKEND, after: self.timeout }
         } else if error.is_decode() {
             self.protocol("reply body is not JSON")
         } else {
             // reqwest's Display would include the URL; the kind is enough and leaks nothing.
-            let reason = if error.is_connect() {
-                "connection failed"
-            } else {
-                "request failed"
-            };
-            KvError::Unavailable {
-                backend: BACKEND,
-                reason: reason.to_owned(),
-            }
+            let reason = if error.is_connect() { "connection failed" } else { "request failed" };
+            KvError::Unavailable { backend: BACKEND, reason: reason.to_owned() }
         }
     }
 
     fn protocol(&self, detail: &str) -> KvError {
-        KvError::Protocol {
-            backend: BACKEND,
-            detail: detail.to_owned(),
-        }
+        KvError::Protocol { backend: BACKEND, detail: detail.to_owned() }
     }
 }

@@ -37,12 +37,9 @@ pub fn wait_for_port(port: u16, what: &str, child: &mut Child) {
 
 fn find_binary(name: &str, hint: &str) -> PathBuf {
     let from_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|dir| dir.join(name))
-            .find(|candidate| candidate.is_file())
+        std::env::split_paths(&paths).map(|dir| dir.join(name)).find(|candidate| candidate.is_file())
     });
-    from_path
-        .unwrap_or_else(|| panic!("`{name}` not found on PATH: {hint} (scripts/test installs it)"))
+    from_path.unwrap_or_else(|| panic!("`{name}` not found on PATH: {hint} (scripts/test installs it)"))
 }
 
 /// Where `scripts/test` installs the npm test tools.
@@ -76,23 +73,11 @@ impl Process {
 
 /// A throwaway `redis-server` on a free port.
 pub fn start_redis() -> Process {
-    let binary = find_binary(
-        "redis-server",
-        "install it with `apt-get install -y redis-server`",
-    );
+    let binary = find_binary("redis-server", "install it with `apt-get install -y redis-server`");
     let dir = TempDir::new("redis");
     let port = free_port();
     let mut child = Command::new(binary)
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(&dir.0)
         .stdout(Stdio::null())
@@ -100,11 +85,7 @@ pub fn start_redis() -> Process {
         .spawn()
         .expect("start redis-server");
     wait_for_port(port, "redis-server", &mut child);
-    Process {
-        child,
-        port,
-        _dir: dir,
-    }
+    Process { child, port, _dir: dir }
 }
 
 pub fn redis_url(redis: &Process) -> String {
@@ -138,11 +119,7 @@ pub fn start_upstash(redis_url: &str) -> Process {
         .spawn()
         .expect("start the Upstash REST server");
     wait_for_port(port, "upstash-redis-server", &mut child);
-    Process {
-        child,
-        port,
-        _dir: dir,
-    }
+    Process { child, port, _dir: dir }
 }
 
 /// A directory removed on drop.
@@ -150,10 +127,7 @@ pub struct TempDir(pub PathBuf);
 
 impl TempDir {
     pub fn new(label: &str) -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "atoms-test-{label}-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let path = std::env::temp_dir().join(format!("atoms-test-{label}-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&path).expect("create temp dir");
         Self(path)
     }
@@ -167,23 +141,15 @@ impl Drop for TempDir {
 
 /// Configuration from `vars` only (the test process's own environment is ignored).
 pub fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: Vec<(String, String)> = vars
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
+    let vars: Vec<(String, String)> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
     Config::from_lookup(&move |name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
         .unwrap_or_else(|problems| panic!("test configuration is invalid: {problems:?}"))
 }
 
 /// Starts `atoms serve`'s server in this process on a free loopback port; returns its base URL.
 pub async fn spawn_app(config: Config) -> String {
-    let options = ServeOptions {
-        host: [127, 0, 0, 1].into(),
-        port: 0,
-    };
-    let server = LocalServer::bind(config, &options)
-        .await
-        .expect("bind local server");
+    let options = ServeOptions { host: [127, 0, 0, 1].into(), port: 0, embedded_database: false };
+    let server = LocalServer::bind(config, &options).await.expect("bind local server");
     let base = format!("http://{}", server.address);
     tokio::spawn(server.run());
     base

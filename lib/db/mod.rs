@@ -1,0 +1,132 @@
+//! The database: the domain lives in Postgres functions (`migrations/`), and every operation is
+//! one call `rpc(function, args, identity) -> json` — one round trip, one transaction, RLS
+//! applied as the caller.
+//!
+//! Two adapters with that one call shape: [`postgrest`] (Supabase in production) and
+//! [`direct`] (`DATABASE_URL`: local, tests, Lambda/RDS, Supabase's pooler). [`migrate`]
+//! applies the schema; [`local`] runs the throwaway cluster of `atoms serve`.
+
+pub mod direct;
+mod error;
+mod identity;
+pub mod jwt;
+pub mod local;
+pub mod migrate;
+mod pool;
+pub mod postgrest;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+pub use error::DbError;
+pub use identity::Identity;
+
+use crate::config::DatabaseConfig;
+use crate::secret::Secret;
+
+/// The configured database; cheap to clone.
+#[derive(Clone)]
+pub enum Db {
+    Direct(Arc<direct::DirectDb>),
+    Postgrest(Arc<postgrest::PostgrestDb>),
+}
+
+impl Db {
+    /// The adapter `config` names (`DATABASE_URL` first), or `None` when no database is configured.
+    pub fn from_config(
+        config: &DatabaseConfig,
+        http: &reqwest::Client,
+        timeout: std::time::Duration,
+    ) -> Result<Option<Self>, DbError> {
+        if let Some(url) = &config.database_url {
+            return Self::direct(url, config).map(Some);
+        }
+        Ok(config.supabase.as_ref().map(|supabase| {
+            Self::Postgrest(Arc::new(postgrest::PostgrestDb::new(supabase.clone(), http.clone(), timeout)))
+        }))
+    }
+
+    pub fn direct(url: &Secret, config: &DatabaseConfig) -> Result<Self, DbError> {
+        Ok(Self::Direct(Arc::new(direct::DirectDb::new(url, config.pool_size, config.statement_timeout)?)))
+    }
+
+    /// `direct` or `postgrest`.
+    pub fn adapter_name(&self) -> &'static str {
+        match self {
+            Self::Direct(_) => "direct",
+            Self::Postgrest(_) => "postgrest",
+        }
+    }
+
+    /// Calls `public.<function>(args)` as `identity`. `function` must be an `atoms_` function
+    /// name (it is part of the statement / URL, so it is checked, never escaped).
+    pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
+        if !is_function_name(function) {
+            return Err(DbError::InvalidArgument(format!("{function:?} is not an Atoms database function")));
+        }
+        match self {
+            Self::Direct(db) => db.rpc(function, args, identity).await,
+            Self::Postgrest(db) => db.rpc(function, args, identity).await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DbError> {
+        match self {
+            Self::Direct(db) => db.ping().await,
+            Self::Postgrest(db) => db.ping().await,
+        }
+    }
+}
+
+fn is_function_name(name: &str) -> bool {
+    name.len() <= 63
+        && name.starts_with("atoms_")
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')
+}
+
+/// Starts (or reuses) the local cluster under `data_dir`, creates the `atoms` database, applies
+/// migrations, and returns its URL. Used by `atoms serve` when no database is configured.
+pub async fn prepare_local(data_dir: &Path) -> Result<Secret, String> {
+    let dir = data_dir.join("postgres");
+    let cluster = tokio::task::spawn_blocking(move || local::LocalPostgres::start(&dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    ensure_database(&cluster.url("postgres"), "atoms").await?;
+    let url = cluster.url("atoms");
+    migrate::migrate(&url).await.map_err(|e| e.to_string())?;
+    Ok(url)
+}
+
+/// Creates `name` in the server at `admin_url` unless it exists.
+pub async fn ensure_database(admin_url: &Secret, name: &str) -> Result<(), String> {
+    let config: tokio_postgres::Config = admin_url.expose().parse().map_err(|_| "invalid URL".to_owned())?;
+    let (client, connection) = config.connect(tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    let exists = client
+        .simple_query(&format!("select 1 from pg_database where datname = {}", direct::dollar_quote(name)))
+        .await
+        .map_err(|e| e.to_string())?
+        .iter()
+        .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)));
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        client.batch_execute(&format!("create database {quoted}")).await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_function_name;
+
+    #[test]
+    fn only_atoms_function_names_are_callable() {
+        assert!(is_function_name("atoms_entity_create"));
+        assert!(!is_function_name("pg_sleep"));
+        assert!(!is_function_name("atoms_x(1); drop table t; --"));
+        assert!(!is_function_name("atoms_Entity"));
+    }
+}
