@@ -49,7 +49,7 @@ create table public.atoms_entities (
   created_by uuid not null references public.atoms_users (id),
   updated_by uuid not null references public.atoms_users (id),
   created_at timestamptz not null default clock_timestamp(),
-  updated_at timestamptz not null default now(),
+  updated_at timestamptz not null default clock_timestamp(),
   deleted_at timestamptz,
   -- Lets relationships require both ends in one workspace with a composite foreign key.
   unique (workspace_id, id)
@@ -78,7 +78,7 @@ create table public.atoms_relationships (
   metadata jsonb not null default '{}' check (jsonb_typeof(metadata) = 'object'),
   created_by uuid not null references public.atoms_users (id),
   created_at timestamptz not null default clock_timestamp(),
-  updated_at timestamptz not null default now(),
+  updated_at timestamptz not null default clock_timestamp(),
   deleted_at timestamptz,
   foreign key (workspace_id, source_id) references public.atoms_entities (workspace_id, id) on delete cascade,
   foreign key (workspace_id, target_id) references public.atoms_entities (workspace_id, id) on delete cascade

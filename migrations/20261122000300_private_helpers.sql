@@ -50,6 +50,15 @@ as $$
   where m.workspace_id = workspace and u.external_id = (auth.jwt() ->> 'sub')
 $$;
 
+-- The user id of an external id (`sub`), for owners adding members. SECURITY DEFINER because
+-- the users policy only shows people you already share a workspace with.
+create function atoms_private.user_id_of(sub text) returns uuid
+  language sql stable security definer
+  set search_path = pg_catalog, public
+as $$
+  select id from public.atoms_users where external_id = sub
+$$;
+
 -- True while the caller created `workspace` and nobody is a member yet: lets the creator
 -- insert the first (owner) membership row.
 create function atoms_private.can_bootstrap(workspace uuid) returns boolean

@@ -3,6 +3,12 @@
 -- membership. `service_role` bypasses RLS, as on Supabase; `anon` gets nothing.
 -- The atoms_* functions check roles themselves to give precise errors; these policies are the
 -- last line of defence for any other path to the tables (e.g. PostgREST table endpoints).
+--
+-- Membership is the security boundary; soft deletion is not. SELECT policies deliberately do not
+-- filter `deleted_at`: Postgres checks an UPDATE's new row against the SELECT policies, so a
+-- policy hiding deleted rows would forbid the soft delete itself. The atoms_* functions never
+-- return soft-deleted rows; a deleted workspace hides everything in it (member_role requires a
+-- live workspace).
 
 alter table public.atoms_users enable row level security;
 alter table public.atoms_users force row level security;
@@ -39,7 +45,7 @@ create policy atoms_users_update on public.atoms_users for update to authenticat
 
 -- Workspaces: members see live ones; the creator inserts; owners and editors update.
 create policy atoms_workspaces_select on public.atoms_workspaces for select to authenticated
-  using (deleted_at is null and atoms_private.member_role(id) is not null);
+  using (atoms_private.member_role(id) is not null);
 create policy atoms_workspaces_insert on public.atoms_workspaces for insert to authenticated
   with check (created_by = atoms_private.current_user_id());
 create policy atoms_workspaces_update on public.atoms_workspaces for update to authenticated
@@ -63,7 +69,7 @@ create policy atoms_members_delete on public.atoms_workspace_members for delete 
 
 -- Entities, relationships, workflows: members read live rows; owners and editors write.
 create policy atoms_entities_select on public.atoms_entities for select to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) is not null);
+  using (atoms_private.member_role(workspace_id) is not null);
 create policy atoms_entities_insert on public.atoms_entities for insert to authenticated
   with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
 create policy atoms_entities_update on public.atoms_entities for update to authenticated
@@ -71,7 +77,7 @@ create policy atoms_entities_update on public.atoms_entities for update to authe
   with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
 
 create policy atoms_relationships_select on public.atoms_relationships for select to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) is not null);
+  using (atoms_private.member_role(workspace_id) is not null);
 create policy atoms_relationships_insert on public.atoms_relationships for insert to authenticated
   with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
 create policy atoms_relationships_update on public.atoms_relationships for update to authenticated
@@ -79,7 +85,7 @@ create policy atoms_relationships_update on public.atoms_relationships for updat
   with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
 
 create policy atoms_workflows_select on public.atoms_workflows for select to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) is not null);
+  using (atoms_private.member_role(workspace_id) is not null);
 create policy atoms_workflows_insert on public.atoms_workflows for insert to authenticated
   with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
 create policy atoms_workflows_update on public.atoms_workflows for update to authenticated

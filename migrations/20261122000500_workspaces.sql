@@ -10,6 +10,20 @@ as $$
     'role', role, 'created_at', w.created_at, 'updated_at', w.updated_at)
 $$;
 
+-- {} -> the caller's profile; the first call by a new `sub` creates its atoms_users row.
+create function public.atoms_user_me(args jsonb) returns jsonb
+  language plpgsql
+  set search_path = pg_catalog, public
+as $$
+declare
+  uid uuid := atoms_private.require_user();
+begin
+  return (select jsonb_build_object('id', u.id, 'external_id', u.external_id, 'email', u.email,
+            'display_name', u.display_name, 'created_at', u.created_at)
+          from public.atoms_users u where u.id = uid);
+end
+$$;
+
 -- { limit?, cursor? } -> { items: [workspace], next_cursor }
 create function public.atoms_workspace_list(args jsonb) returns jsonb
   language plpgsql stable
@@ -161,5 +175,60 @@ begin
     'last_activity_at', greatest(
       ws.updated_at,
       (select max(at) from public.atoms_audit_log where workspace_id = ws_id)));
+end
+$$;
+
+-- { workspace_id, user: <sub>, role: owner|editor|viewer } -> member   (owner only)
+-- The user must have signed in once (their atoms_users row exists).
+create function public.atoms_workspace_member_set(args jsonb) returns jsonb
+  language plpgsql
+  set search_path = pg_catalog, public
+as $$
+declare
+  uid uuid := atoms_private.require_user();
+  ws_id uuid := atoms_private.arg_uuid(atoms_private.require_object(args), 'workspace_id');
+  sub text := atoms_private.arg_text(args, 'user', true, 255);
+  new_role text := atoms_private.arg_text(args, 'role', true, 10);
+  member_id uuid;
+begin
+  perform atoms_private.require_role(ws_id, 'owner');
+  if new_role not in ('owner', 'editor', 'viewer') then
+    perform atoms_private.fail('invalid_argument', 'role must be owner, editor or viewer');
+  end if;
+  member_id := atoms_private.user_id_of(sub);
+  if member_id is null then
+    perform atoms_private.fail('failed_precondition', 'that user has not signed in to Atoms yet');
+  end if;
+  if member_id = uid and new_role <> 'owner' then
+    perform atoms_private.fail('failed_precondition', 'an owner cannot demote themselves; make another owner first');
+  end if;
+  insert into public.atoms_workspace_members (workspace_id, user_id, role) values (ws_id, member_id, new_role)
+  on conflict (workspace_id, user_id) do update set role = excluded.role;
+  perform atoms_private.audit(ws_id, uid, 'workspace.member_set', 'user', member_id,
+    jsonb_build_object('role', new_role));
+  return jsonb_build_object('workspace_id', ws_id, 'user_id', member_id, 'role', new_role);
+end
+$$;
+
+-- { workspace_id, user: <sub> } -> { removed: true }   (owner only; not yourself)
+create function public.atoms_workspace_member_remove(args jsonb) returns jsonb
+  language plpgsql
+  set search_path = pg_catalog, public
+as $$
+declare
+  uid uuid := atoms_private.require_user();
+  ws_id uuid := atoms_private.arg_uuid(atoms_private.require_object(args), 'workspace_id');
+  member_id uuid := atoms_private.user_id_of(atoms_private.arg_text(args, 'user', true, 255));
+begin
+  perform atoms_private.require_role(ws_id, 'owner');
+  if member_id = uid then
+    perform atoms_private.fail('failed_precondition', 'an owner cannot remove themselves');
+  end if;
+  delete from public.atoms_workspace_members where workspace_id = ws_id and user_id = member_id;
+  if not found then
+    perform atoms_private.fail('not_found', 'that user is not a member of this workspace');
+  end if;
+  perform atoms_private.audit(ws_id, uid, 'workspace.member_remove', 'user', member_id);
+  return jsonb_build_object('workspace_id', ws_id, 'user_id', member_id, 'removed', true);
 end
 $$;

@@ -196,7 +196,7 @@ begin
                     else atoms_private.merge_metadata(metadata, patch) end,
     version = version + 1,
     updated_by = uid,
-    updated_at = now()
+    updated_at = clock_timestamp()
   where id = e.id;
   perform atoms_private.audit(e.workspace_id, uid, 'entity.update', 'entity', e.id,
     jsonb_strip_nulls(jsonb_build_object('from_version', e.version, 'name', new_name, 'type', new_type,
@@ -218,10 +218,10 @@ declare
   edges integer;
 begin
   perform atoms_private.require_role(e.workspace_id, 'editor');
-  update public.atoms_relationships set deleted_at = now(), updated_at = now()
+  update public.atoms_relationships set deleted_at = now(), updated_at = clock_timestamp()
   where (source_id = e.id or target_id = e.id) and deleted_at is null;
   get diagnostics edges = row_count;
-  update public.atoms_entities set deleted_at = now(), updated_at = now(), updated_by = uid
+  update public.atoms_entities set deleted_at = now(), updated_at = clock_timestamp(), updated_by = uid
   where id = e.id;
   perform atoms_private.audit(e.workspace_id, uid, 'entity.delete', 'entity', e.id,
     jsonb_build_object('relationships_deleted', edges));

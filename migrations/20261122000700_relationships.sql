@@ -132,7 +132,7 @@ begin
       metadata = case when patch is null then metadata
                       when mode = 'replace' then patch
                       else atoms_private.merge_metadata(metadata, patch) end,
-      updated_at = now()
+      updated_at = clock_timestamp()
     where id = r.id;
   exception when unique_violation then
     perform atoms_private.fail('conflict',
@@ -157,7 +157,7 @@ declare
     atoms_private.arg_uuid(atoms_private.require_object(args), 'id'));
 begin
   perform atoms_private.require_role(r.workspace_id, 'editor');
-  update public.atoms_relationships set deleted_at = now(), updated_at = now() where id = r.id;
+  update public.atoms_relationships set deleted_at = now(), updated_at = clock_timestamp() where id = r.id;
   perform atoms_private.audit(r.workspace_id, uid, 'relationship.delete', 'relationship', r.id);
   return jsonb_build_object('id', r.id, 'deleted', true);
 end

@@ -33,6 +33,8 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("20261122000500_workspaces"),
     migration!("20261122000600_entities"),
     migration!("20261122000700_relationships"),
+    migration!("20261122000800_workflows"),
+    migration!("20261122000900_queries"),
 ];
 
 /// An arbitrary constant naming the migration lock.

@@ -6,6 +6,9 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of the harness
 
+pub mod postgres;
+pub mod postgrest;
+
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
