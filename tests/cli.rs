@@ -64,7 +64,7 @@ fn serve_refuses_a_public_bind_on_embedded_defaults() {
 fn serve_prints_what_it_serves_and_answers_health() {
     let port = support::free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
-        .args(["serve", "--port", &port.to_string()])
+        .args(["serve", "--no-database", "--port", &port.to_string()])
         .env_clear()
         .env("REDIS_URL", format!("redis://:kv-password@127.0.0.1:{}", support::free_port()))
         .env("KV_TIMEOUT_MS", "300")
@@ -92,4 +92,43 @@ fn serve_prints_what_it_serves_and_answers_health() {
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(logs.contains("\"route\":\"/health\""), "one JSON line per request: {logs}");
     assert!(!logs.contains("kv-password"), "no secret in logs: {logs}");
+}
+
+#[test]
+fn serve_starts_an_embedded_database_and_reuses_it() {
+    let data = support::TempDir::new("serve-data");
+    let data_dir = data.0.display().to_string();
+    let health = |port: u16| {
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("runtime");
+            runtime.block_on(async {
+                let url = format!("http://127.0.0.1:{port}/health");
+                reqwest::get(&url).await.expect("health").json::<serde_json::Value>().await.expect("json")
+            })
+        })
+        .join()
+        .expect("client thread")
+    };
+    for _ in 0..2 {
+        let port = support::free_port();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
+            .args(["serve", "--port", &port.to_string()])
+            .env_clear()
+            .env("ATOMS_DATA_DIR", &data_dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start atoms serve");
+        let mut banner = String::new();
+        BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut banner).expect("banner");
+        assert!(banner.contains("serving on"), "{banner}");
+        let report = health(port);
+        assert_eq!(report["checks"]["database"]["status"], "ok", "{report}");
+        assert_eq!(report["checks"]["database"]["kind"], "direct");
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    // The cluster keeps running between `atoms serve` runs (that is the reuse); stop it now.
+    let cluster = atoms::db::local::LocalPostgres::start(&data.0.join("postgres")).expect("reuse cluster");
+    cluster.stop().expect("stop cluster");
 }
