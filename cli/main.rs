@@ -41,8 +41,17 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
-    /// Measure a function binary: size, cold start (spawn → first 200), peak RSS under load.
+    /// Measure: `bench function` (size, cold start, memory) or `bench db` (operation latency).
     Bench {
+        #[command(subcommand)]
+        target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchTarget {
+    /// A function binary: size, cold start (spawn → first 200), peak RSS under load.
+    Function {
         /// The function binary (build it with `cargo build --release` first).
         #[arg(long, default_value = "target/release/health")]
         binary: std::path::PathBuf,
@@ -55,6 +64,18 @@ enum Command {
         /// Sequential requests for the memory measurement.
         #[arg(long, default_value_t = 1000)]
         requests: usize,
+    },
+    /// entities.create and entities.search through the direct adapter (p50/p95).
+    Db {
+        /// Entities to create (each one timed).
+        #[arg(long, default_value_t = 10_000)]
+        entities: usize,
+        /// Searches to run over them.
+        #[arg(long, default_value_t = 1_000)]
+        searches: usize,
+        /// A server to use (any database URL on it); default: a throwaway local cluster.
+        #[arg(long)]
+        database_url: Option<String>,
     },
 }
 
@@ -69,7 +90,12 @@ fn main() -> ExitCode {
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Migrate { database_url } => migrate(database_url),
-        Command::Bench { binary, path, runs, requests } => bench(&binary, &path, runs, requests),
+        Command::Bench { target: BenchTarget::Function { binary, path, runs, requests } } => {
+            bench_function(&binary, &path, runs, requests)
+        }
+        Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => {
+            bench_db(entities, searches, database_url)
+        }
     }
 }
 
@@ -97,12 +123,12 @@ fn migrate(database_url: Option<String>) -> ExitCode {
     }
 }
 
-fn bench(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> ExitCode {
+fn bench_function(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
-    match runtime.block_on(atoms::bench::run(binary, path, runs, requests)) {
+    match runtime.block_on(atoms::bench::function::run(binary, path, runs, requests)) {
         Ok(report) => {
             let _ = std::io::stdout().write_all(report.render(binary).as_bytes());
             ExitCode::SUCCESS
@@ -133,6 +159,41 @@ fn serve(options: ServeOptions) -> ExitCode {
             Err(error) => fail(&error.to_string()),
         }
     })
+}
+
+fn bench_db(entities: usize, searches: usize, database_url: Option<String>) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let outcome = runtime.block_on(async {
+        let scratch = std::env::temp_dir().join(format!("atoms-bench-{}", std::process::id()));
+        let (admin, cluster) = match database_url {
+            Some(url) => (atoms::secret::Secret::new(url), None),
+            None => {
+                let dir = scratch.clone();
+                let cluster =
+                    tokio::task::spawn_blocking(move || atoms::db::local::LocalPostgres::start(&dir))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|e| e.to_string())?;
+                (cluster.url("postgres"), Some(cluster))
+            }
+        };
+        let report = atoms::bench::db::run(&admin, entities, searches).await;
+        if let Some(cluster) = cluster {
+            let _ = cluster.stop();
+            let _ = std::fs::remove_dir_all(&scratch);
+        }
+        report
+    });
+    match outcome {
+        Ok(report) => {
+            let _ = std::io::stdout().write_all(report.render().as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -59,6 +59,23 @@ as $$
   select id from public.atoms_users where external_id = sub
 $$;
 
+-- The live workspaces where the caller holds at least `minimum` (viewer < editor < owner).
+-- RLS policies compare against this array wrapped in a scalar subquery, so Postgres evaluates
+-- it once per statement (an InitPlan) instead of once per row.
+create function atoms_private.caller_workspaces(minimum text) returns uuid[]
+  language sql stable security definer
+  set search_path = pg_catalog, public
+as $$
+  select coalesce(array_agg(m.workspace_id), '{}')
+  from public.atoms_workspace_members m
+  join public.atoms_workspaces w on w.id = m.workspace_id and w.deleted_at is null
+  join public.atoms_users u on u.id = m.user_id
+  where u.external_id = (auth.jwt() ->> 'sub')
+    and case minimum when 'owner' then m.role = 'owner'
+                     when 'editor' then m.role in ('owner', 'editor')
+                     else true end
+$$;
+
 -- True while the caller created `workspace` and nobody is a member yet: lets the creator
 -- insert the first (owner) membership row.
 create function atoms_private.can_bootstrap(workspace uuid) returns boolean

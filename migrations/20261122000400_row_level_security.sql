@@ -7,8 +7,8 @@
 -- Membership is the security boundary; soft deletion is not. SELECT policies deliberately do not
 -- filter `deleted_at`: Postgres checks an UPDATE's new row against the SELECT policies, so a
 -- policy hiding deleted rows would forbid the soft delete itself. The atoms_* functions never
--- return soft-deleted rows; a deleted workspace hides everything in it (member_role requires a
--- live workspace).
+-- return soft-deleted rows; a deleted workspace hides everything in it (caller_workspaces lists
+-- live workspaces only).
 
 alter table public.atoms_users enable row level security;
 alter table public.atoms_users force row level security;
@@ -34,7 +34,7 @@ create policy atoms_users_select on public.atoms_users for select to authenticat
     or exists (
       select 1 from public.atoms_workspace_members theirs
       where theirs.user_id = atoms_users.id
-        and atoms_private.member_role(theirs.workspace_id) is not null
+        and theirs.workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[])
     )
   );
 create policy atoms_users_insert on public.atoms_users for insert to authenticated
@@ -45,64 +45,64 @@ create policy atoms_users_update on public.atoms_users for update to authenticat
 
 -- Workspaces: members see live ones; the creator inserts; owners and editors update.
 create policy atoms_workspaces_select on public.atoms_workspaces for select to authenticated
-  using (atoms_private.member_role(id) is not null);
+  using (id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_workspaces_insert on public.atoms_workspaces for insert to authenticated
   with check (created_by = atoms_private.current_user_id());
 create policy atoms_workspaces_update on public.atoms_workspaces for update to authenticated
-  using (deleted_at is null and atoms_private.member_role(id) in ('owner', 'editor'))
-  with check (atoms_private.member_role(id) in ('owner', 'editor'));
+  using (deleted_at is null and id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
+  with check (id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 
 -- Members: visible to fellow members; owners manage; the creator adds the first owner.
 create policy atoms_members_select on public.atoms_workspace_members for select to authenticated
-  using (atoms_private.member_role(workspace_id) is not null);
+  using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_members_insert on public.atoms_workspace_members for insert to authenticated
   with check (
-    atoms_private.member_role(workspace_id) = 'owner'
+    workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[])
     or (role = 'owner' and user_id = atoms_private.current_user_id()
         and atoms_private.can_bootstrap(workspace_id))
   );
 create policy atoms_members_update on public.atoms_workspace_members for update to authenticated
-  using (atoms_private.member_role(workspace_id) = 'owner')
-  with check (atoms_private.member_role(workspace_id) = 'owner');
+  using (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[]))
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[]));
 create policy atoms_members_delete on public.atoms_workspace_members for delete to authenticated
-  using (atoms_private.member_role(workspace_id) = 'owner');
+  using (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[]));
 
 -- Entities, relationships, workflows: members read live rows; owners and editors write.
 create policy atoms_entities_select on public.atoms_entities for select to authenticated
-  using (atoms_private.member_role(workspace_id) is not null);
+  using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_entities_insert on public.atoms_entities for insert to authenticated
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 create policy atoms_entities_update on public.atoms_entities for update to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) in ('owner', 'editor'))
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 
 create policy atoms_relationships_select on public.atoms_relationships for select to authenticated
-  using (atoms_private.member_role(workspace_id) is not null);
+  using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_relationships_insert on public.atoms_relationships for insert to authenticated
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 create policy atoms_relationships_update on public.atoms_relationships for update to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) in ('owner', 'editor'))
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 
 create policy atoms_workflows_select on public.atoms_workflows for select to authenticated
-  using (atoms_private.member_role(workspace_id) is not null);
+  using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_workflows_insert on public.atoms_workflows for insert to authenticated
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 create policy atoms_workflows_update on public.atoms_workflows for update to authenticated
-  using (deleted_at is null and atoms_private.member_role(workspace_id) in ('owner', 'editor'))
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor'));
+  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
 
 -- Runs: members read; owners and editors execute (runs are never updated).
 create policy atoms_runs_select on public.atoms_workflow_runs for select to authenticated
-  using (atoms_private.member_role(workspace_id) is not null);
+  using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
 create policy atoms_runs_insert on public.atoms_workflow_runs for insert to authenticated
-  with check (atoms_private.member_role(workspace_id) in ('owner', 'editor')
+  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[])
               and started_by = atoms_private.current_user_id());
 
 -- Audit: members read their workspace's trail; rows are written as yourself, never changed.
 create policy atoms_audit_select on public.atoms_audit_log for select to authenticated
   using (
-    (workspace_id is not null and atoms_private.member_role(workspace_id) is not null)
+    (workspace_id is not null and workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]))
     or actor_id = atoms_private.current_user_id()
   );
 create policy atoms_audit_insert on public.atoms_audit_log for insert to authenticated

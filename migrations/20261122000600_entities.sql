@@ -245,38 +245,39 @@ declare
   items jsonb;
 begin
   perform atoms_private.require_role(ws_id, 'viewer');
-  select coalesce(jsonb_agg(hit.item order by hit.score desc, hit.id), '[]') into items
+  -- Rank first (ids and scores only), then build JSON and headlines for the top hits alone.
+  select coalesce(jsonb_agg(atoms_private.entity_json(e) || jsonb_build_object(
+           'score', round(hit.score::numeric, 4),
+           'match', 'fulltext',
+           'snippet', ts_headline('english', e.name || ' — ' || coalesce(
+               (select string_agg(value, ' ') from jsonb_each_text(e.metadata)), ''),
+             tsq, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=6, MaxFragments=2'))
+         order by hit.score desc, hit.id), '[]') into items
   from (
-    select atoms_private.entity_json(e) || jsonb_build_object(
-             'score', round(ts_rank_cd(e.search, tsq)::numeric, 4),
-             'match', 'fulltext',
-             'snippet', ts_headline('english', e.name || ' — ' || coalesce(
-                 (select string_agg(value, ' ') from jsonb_each_text(e.metadata)), ''),
-               tsq, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=6, MaxFragments=2')
-           ) as item,
-           ts_rank_cd(e.search, tsq) as score, e.id
+    select e.id, ts_rank_cd(e.search, tsq) as score
     from public.atoms_entities e
     where e.workspace_id = ws_id and e.deleted_at is null
       and (kind is null or e.type = kind)
       and e.search @@ tsq
-    order by ts_rank_cd(e.search, tsq) desc, e.id
+    order by 2 desc, e.id
     limit lim
-  ) hit;
+  ) hit
+  join public.atoms_entities e on e.id = hit.id;
   if jsonb_array_length(items) = 0 then
-    select coalesce(jsonb_agg(hit.item order by hit.score desc, hit.id), '[]') into items
+    -- Typo tolerance: trigram word similarity on names (GIN index on name).
+    select coalesce(jsonb_agg(atoms_private.entity_json(e) || jsonb_build_object(
+             'score', round(hit.score::numeric, 4), 'match', 'fuzzy', 'snippet', e.name)
+           order by hit.score desc, hit.id), '[]') into items
     from (
-      select atoms_private.entity_json(e) || jsonb_build_object(
-               'score', round(greatest(similarity(q, e.name), word_similarity(q, e.name))::numeric, 4),
-               'match', 'fuzzy',
-               'snippet', e.name) as item,
-             greatest(similarity(q, e.name), word_similarity(q, e.name)) as score, e.id
+      select e.id, word_similarity(q, e.name) as score
       from public.atoms_entities e
       where e.workspace_id = ws_id and e.deleted_at is null
         and (kind is null or e.type = kind)
-        and (e.name % q or q <% e.name)
+        and q <% e.name
       order by 2 desc, e.id
       limit lim
-    ) hit;
+    ) hit
+    join public.atoms_entities e on e.id = hit.id;
   end if;
   return jsonb_build_object('items', items, 'query', q);
 end

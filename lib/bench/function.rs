@@ -1,4 +1,4 @@
-//! `atoms bench`: measurements of a function binary as the platform sees it — cold start and
+//! `atoms bench function`: measurements of a function binary as the platform sees it — cold start and
 //! memory — reported as numbers, never asserted in tests.
 //!
 //! The binary is started the way Vercel's runtime starts it locally (`VERCEL_DEV_PORT`), on a
