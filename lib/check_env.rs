@@ -51,12 +51,15 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, target: Option<Target>) ->
         }
         Ok(config) => {
             let problems = check_complete(&config, config.target);
-            let database = if config.database.database_url.is_some() {
-                "direct postgres (DATABASE_URL)"
-            } else if config.database.supabase.is_some() {
-                "supabase postgrest"
-            } else {
-                "not configured"
+            let database = match (&config.database.database_url, &config.database.supabase) {
+                (Some(_), _) => "direct postgres (DATABASE_URL)",
+                (None, Some(supabase)) => match supabase.identity {
+                    crate::config::PostgrestIdentity::Mint { .. } => "supabase postgrest, minted tokens",
+                    crate::config::PostgrestIdentity::Forward => {
+                        "supabase postgrest, forwarded caller tokens"
+                    }
+                },
+                (None, None) => "not configured",
             };
             let kv = match config.kv.backend {
                 crate::config::KvBackend::Memory => "memory",
