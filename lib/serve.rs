@@ -82,13 +82,18 @@ impl LocalServer {
         let base = format!("http://{}", self.address);
         let config = &self.state.config;
         format!(
-            "atoms {} serving on {base} (target {}, kv {})\n  \
+            "atoms {} serving on {base} (target {}, kv {}, database {})\n  \
              GET  {base}/health        deep health report\n  \
              GET  {base}/health/ready  readiness\n  \
              GET  {base}/health/live   liveness\n",
             env!("CARGO_PKG_VERSION"),
             config.target.as_str(),
             self.state.kv.backend_name(),
+            match (&self.state.db, config.database.embedded) {
+                (Some(_), true) => "local postgres under ATOMS_DATA_DIR",
+                (Some(db), false) => db.adapter_name(),
+                (None, _) => "not configured",
+            },
         )
     }
 
