@@ -62,13 +62,15 @@ fn start_local() -> url_parts::Parts {
         pid = std::process::id(),
         dir = cluster.data_dir.display()
     );
-    Command::new("sh")
-        .args(["-c", &watchdog])
+    // Detached (the inner shell runs in the background), so nobody has to wait for it.
+    let status = Command::new("sh")
+        .args(["-c", &format!("({watchdog}) </dev/null >/dev/null 2>&1 &")])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
-        .spawn()
+        .status()
         .expect("start the Postgres watchdog");
+    assert!(status.success(), "the Postgres watchdog did not start");
     url_parts::Parts::parse(cluster.url("postgres").expose())
 }
 

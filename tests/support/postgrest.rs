@@ -48,13 +48,13 @@ fn error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 /// The verified claims of the bearer token, or an error response.
-fn claims(headers: &HeaderMap) -> Result<Value, Response> {
+fn claims(headers: &HeaderMap) -> Result<Value, Box<Response>> {
     let Some(auth) = headers.get("authorization").and_then(|v| v.to_str().ok()) else {
         return Ok(json!({"role": "anon"}));
     };
     let token = auth.strip_prefix("Bearer ").unwrap_or_default();
     let parts: Vec<&str> = token.split('.').collect();
-    let invalid = |m: &str| error(StatusCode::UNAUTHORIZED, "PGRST301", m);
+    let invalid = |m: &str| Box::new(error(StatusCode::UNAUTHORIZED, "PGRST301", m));
     if parts.len() != 3 {
         return Err(invalid("JWT is malformed"));
     }
@@ -94,7 +94,7 @@ async fn rpc(
     }
     let claims = match claims(&headers) {
         Ok(claims) => claims,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let role = claims["role"].as_str().unwrap_or("anon").to_owned();
     if !matches!(role.as_str(), "anon" | "authenticated" | "service_role") {
