@@ -681,6 +681,96 @@ async fn every_change_writes_an_audit_row_with_the_request_id(env: Env) {
     assert_eq!(all, 4);
 }
 
+/// Every function, systematically: unknown ids are not_found, malformed arguments are
+/// invalid_argument, and viewers are refused every write with permission_denied.
+async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
+    let ws = env.workspace(&env.alice, "Matrix").await;
+    let a = env.entity(&env.alice, &ws, "node", "A").await;
+    let b = env.entity(&env.alice, &ws, "node", "B").await;
+    let rel = id(&env
+        .ok(&env.alice, "atoms_relationship_create", json!({"source_id": a, "target_id": b, "type": "t"}))
+        .await);
+    let flow = id(&env
+        .ok(
+            &env.alice,
+            "atoms_workflow_create",
+            json!({"workspace_id": ws, "name": "f", "steps": [
+            {"op": "entity.create", "args": {"type": "node", "name": "C"}}]}),
+        )
+        .await);
+    env.add_member(&env.alice, &ws, &env.bob, "viewer").await;
+    let unknown = "00000000-0000-4000-8000-000000000000";
+
+    // (function, args with a real target, the id-like key to replace, is a write)
+    let cases: Vec<(&str, Value, &str, bool)> = vec![
+        ("atoms_workspace_get", json!({"id": ws}), "id", false),
+        ("atoms_workspace_update", json!({"id": ws, "name": "x"}), "id", true),
+        ("atoms_workspace_delete", json!({"id": ws}), "id", true),
+        ("atoms_workspace_projects", json!({"id": ws}), "id", false),
+        ("atoms_workspace_info", json!({"id": ws}), "id", false),
+        (
+            "atoms_workspace_member_set",
+            json!({"workspace_id": ws, "user": env.carol.subject, "role": "viewer"}),
+            "workspace_id",
+            true,
+        ),
+        ("atoms_entity_list", json!({"workspace_id": ws}), "workspace_id", false),
+        (
+            "atoms_entity_create",
+            json!({"workspace_id": ws, "type": "node", "name": "x"}),
+            "workspace_id",
+            true,
+        ),
+        ("atoms_entity_get", json!({"id": a}), "id", false),
+        ("atoms_entity_update", json!({"id": a, "name": "x"}), "id", true),
+        ("atoms_entity_delete", json!({"id": a}), "id", true),
+        ("atoms_entity_search", json!({"workspace_id": ws, "query": "A"}), "workspace_id", false),
+        (
+            "atoms_relationship_create",
+            json!({"source_id": a, "target_id": b, "type": "u"}),
+            "source_id",
+            true,
+        ),
+        ("atoms_relationship_list", json!({"entity_id": a}), "entity_id", false),
+        ("atoms_relationship_update", json!({"id": rel, "metadata": {"x": 1}}), "id", true),
+        ("atoms_relationship_delete", json!({"id": rel}), "id", true),
+        ("atoms_relationship_graph", json!({"entity_id": a}), "entity_id", false),
+        (
+            "atoms_workflow_create",
+            json!({"workspace_id": ws, "name": "g", "steps": [{"op": "entity.get", "args": {"id": a}}]}),
+            "workspace_id",
+            true,
+        ),
+        ("atoms_workflow_execute", json!({"workflow_id": flow}), "workflow_id", true),
+        ("atoms_workflow_list", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_workflow_delete", json!({"id": flow}), "id", true),
+        ("atoms_query_entities", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_search_advanced", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_stats", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_export", json!({"workspace_id": ws}), "workspace_id", false),
+    ];
+    for (function, args, key, write) in &cases {
+        let mut missing = args.clone();
+        missing[*key] = json!(unknown);
+        assert_code(&env.err(&env.alice, function, missing).await, "not_found");
+        let mut malformed = args.clone();
+        malformed[*key] = json!("not-a-uuid");
+        assert_code(&env.err(&env.alice, function, malformed).await, "invalid_argument");
+        let mut wrong_type = args.clone();
+        wrong_type[*key] = json!(12);
+        assert_code(&env.err(&env.alice, function, wrong_type).await, "invalid_argument");
+        if *write {
+            assert_code(&env.err(&env.bob, function, args.clone()).await, "permission_denied");
+        } else {
+            env.ok(&env.bob, function, args.clone()).await;
+        }
+    }
+    let run = env.err(&env.alice, "atoms_workflow_run_status", json!({"run_id": unknown})).await;
+    assert_code(&run, "not_found");
+    // Nothing a refused viewer tried changed anything.
+    assert_eq!(env.admin_count("select count(*) from atoms_entities").await, 2);
+}
+
 macro_rules! through_both_adapters {
     ($($case:ident),* $(,)?) => {
         mod direct {
@@ -709,4 +799,5 @@ through_both_adapters!(
     invalid_arguments_are_named,
     unauthenticated_calls_are_refused,
     every_change_writes_an_audit_row_with_the_request_id,
+    every_function_handles_unknown_ids_bad_input_and_viewers,
 );
