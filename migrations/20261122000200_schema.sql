@@ -64,8 +64,9 @@ create index atoms_entities_type_idx on public.atoms_entities (workspace_id, typ
 create index atoms_entities_updated_idx on public.atoms_entities (workspace_id, updated_at desc);
 -- Ranked full-text search.
 create index atoms_entities_search_idx on public.atoms_entities using gin (search);
--- Typo-tolerant search on names.
-create index atoms_entities_name_trgm_idx on public.atoms_entities using gin (name gin_trgm_ops);
+-- Typo-tolerant search on names: GiST answers "nearest by word similarity" (KNN, `<<->`)
+-- directly, ~10x faster than ranking every trigram match (measured with atoms bench db).
+create index atoms_entities_name_trgm_idx on public.atoms_entities using gist (name gist_trgm_ops);
 -- Structured queries on metadata (containment, key existence).
 create index atoms_entities_metadata_idx on public.atoms_entities using gin (metadata jsonb_path_ops);
 

@@ -264,7 +264,7 @@ begin
   ) hit
   join public.atoms_entities e on e.id = hit.id;
   if jsonb_array_length(items) = 0 then
-    -- Typo tolerance: trigram word similarity on names (GIN index on name).
+    -- Typo tolerance: nearest names by trigram word similarity (KNN on the GiST index).
     select coalesce(jsonb_agg(atoms_private.entity_json(e) || jsonb_build_object(
              'score', round(hit.score::numeric, 4), 'match', 'fuzzy', 'snippet', e.name)
            order by hit.score desc, hit.id), '[]') into items
@@ -274,7 +274,7 @@ begin
       where e.workspace_id = ws_id and e.deleted_at is null
         and (kind is null or e.type = kind)
         and q <% e.name
-      order by 2 desc, e.id
+      order by q <<-> e.name
       limit lim
     ) hit
     join public.atoms_entities e on e.id = hit.id;

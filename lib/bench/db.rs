@@ -2,7 +2,8 @@
 //! adapter, over a workspace of N entities, on a fresh database (the local cluster under a
 //! temporary directory, or the server of `--database-url`).
 //!
-//! Also counts transactions per operation (`pg_stat_database.xact_commit`): each operation is
+//! Searches run after `ANALYZE` (the statistics autovacuum gathers in steady state). Also counts
+//! transactions per operation (`pg_stat_database.xact_commit`): each operation is
 //! one simple-query message, so one round trip and one transaction.
 
 use std::time::{Duration, Instant};
@@ -56,6 +57,8 @@ pub async fn run(admin_url: &Secret, entities: usize, searches: usize) -> Result
         create.push(started.elapsed());
     }
     let commits_after = commits(&url, &name).await?;
+    // Steady state: statistics as autovacuum would have gathered them by now.
+    analyze(&url).await?;
 
     let mut search = Vec::with_capacity(searches);
     for i in 0..searches {
@@ -87,6 +90,13 @@ fn swap_database(url: &str, database: &str) -> String {
         Some(query) => format!("{base}/{database}?{query}"),
         None => format!("{base}/{database}"),
     }
+}
+
+async fn analyze(url: &Secret) -> Result<(), String> {
+    let (client, connection) =
+        tokio_postgres::connect(url.expose(), tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+    tokio::spawn(connection);
+    client.batch_execute("analyze").await.map_err(|e| e.to_string())
 }
 
 async fn commits(url: &Secret, database: &str) -> Result<u64, String> {
