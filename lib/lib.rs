@@ -24,6 +24,7 @@ pub mod health;
 pub mod host;
 pub mod http;
 pub mod kv;
+pub mod mcp;
 pub mod router;
 pub mod secret;
 pub mod serve;

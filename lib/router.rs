@@ -14,22 +14,32 @@ use crate::state::AppState;
 
 /// The `health` function: `/health`, `/health/live`, `/health/ready`.
 pub fn health(state: AppState) -> Router {
+    let router = health_routes(state.clone()).fallback(not_found);
+    http::with_boundary(router, &state.config.http)
+}
+
+fn health_routes(state: AppState) -> Router {
     let routes = Router::new()
         .route("/", get(health::by_probe))
         .route("/live", get(health::live))
         .route("/ready", get(health::ready));
-    let router = Router::new()
-        .nest("/health", routes.clone())
-        .nest("/api/health", routes)
-        .fallback(not_found)
-        .with_state(state.clone());
+    Router::new().nest("/health", routes.clone()).nest("/api/health", routes).with_state(state)
+}
+
+/// The `mcp` function: the MCP endpoint at `ATOMS_MCP_PATH` (default `/api/mcp`).
+pub fn mcp(state: AppState) -> Router {
+    let router = crate::mcp::routes(&state).fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
 
 /// Every function's routes on one router, for `atoms serve`.
 pub fn local_server(state: AppState) -> Router {
-    // Later functions (mcp, metrics, auth) are merged here as they land.
-    health(state)
+    // Later functions (metrics, auth) are merged here as they land.
+    let router = Router::new()
+        .merge(health_routes(state.clone()))
+        .merge(crate::mcp::routes(&state))
+        .fallback(not_found);
+    http::with_boundary(router, &state.config.http)
 }
 
 async fn not_found() -> ApiError {

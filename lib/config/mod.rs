@@ -70,6 +70,9 @@ pub struct HttpConfig {
     pub mcp_path: String,
     /// `ATOMS_MAX_BODY_BYTES`: largest accepted request body (default 1 MiB); larger → 413.
     pub max_body_bytes: usize,
+    /// `MCP_ALLOWED_ORIGINS`: extra browser origins allowed on the MCP route, comma-separated
+    /// (`https://app.example.com:443`, `http://localhost:*`); others get 403.
+    pub extra_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -284,7 +287,19 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
     }
     let max_body_bytes =
         env.positive(&["ATOMS_MAX_BODY_BYTES"], MAX_BODY_DEFAULT as u64, 64 * 1024 * 1024) as usize;
-    HttpConfig { public_url, mcp_path: mcp_path.trim_end_matches('/').to_owned(), max_body_bytes }
+    let extra_origins: Vec<String> = env
+        .string(&["MCP_ALLOWED_ORIGINS"])
+        .map(|raw| raw.split(',').map(|o| o.trim().to_owned()).filter(|o| !o.is_empty()).collect())
+        .unwrap_or_default();
+    if extra_origins.iter().any(|o| !(o.starts_with("http://") || o.starts_with("https://")) && o != "null") {
+        env.malformed("MCP_ALLOWED_ORIGINS", "comma-separated origins such as https://app.example.com:443");
+    }
+    HttpConfig {
+        public_url,
+        mcp_path: mcp_path.trim_end_matches('/').to_owned(),
+        max_body_bytes,
+        extra_origins,
+    }
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {

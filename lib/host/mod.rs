@@ -10,8 +10,24 @@ mod vercel;
 
 use axum::Router;
 
+use crate::config::Config;
+use crate::state::AppState;
+use crate::telemetry;
+
 /// Errors that end a function process.
 pub type HostError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The whole life of a function binary: read configuration (failing with every problem named),
+/// start logging, build shared state once, then serve the function's router `slice`.
+pub async fn run_function(slice: fn(AppState) -> Router) -> Result<(), HostError> {
+    let config = Config::from_env().map_err(|problems| {
+        let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
+        format!("invalid configuration:\n  {}", lines.join("\n  "))
+    })?;
+    telemetry::init(&config.log);
+    let state = AppState::new(config)?;
+    run(slice(state)).await
+}
 
 /// Serves `router` on the platform this binary was built for, until the platform stops it.
 pub async fn run(router: Router) -> Result<(), HostError> {

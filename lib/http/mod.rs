@@ -11,6 +11,7 @@
 
 mod cors;
 pub mod error;
+pub mod jsonrpc;
 pub mod request_id;
 mod security_headers;
 

@@ -1,0 +1,8 @@
+//! Vercel function `api/mcp.rs`: the MCP endpoint (`/api/mcp`).
+
+use atoms::{host, router};
+
+#[tokio::main]
+async fn main() -> Result<(), host::HostError> {
+    host::run_function(router::mcp).await
+}

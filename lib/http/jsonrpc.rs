@@ -1,0 +1,63 @@
+//! JSON-RPC error responses on the MCP route: the wire format MCP clients parse, used wherever
+//! the transport itself refuses a request (malformed JSON, batches, unknown sessions, …).
+//! Statuses follow the Streamable HTTP transport: 400 for bad requests, 404 for sessions that
+//! are gone (clients re-initialize only on 404), 401/403 for identity and origin refusals.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// JSON-RPC error codes used at the transport level.
+pub mod code {
+    pub const PARSE_ERROR: i64 = -32700;
+    pub const INVALID_REQUEST: i64 = -32600;
+    pub const INTERNAL_ERROR: i64 = -32603;
+    /// Server-defined: the session is unknown, expired or deleted.
+    pub const SESSION_NOT_FOUND: i64 = -32001;
+    /// Server-defined: the request was refused (identity, origin, method).
+    pub const REFUSED: i64 = -32000;
+}
+
+/// A JSON-RPC error body (`id: null`, the request could not be attributed) with `status`.
+pub fn error(status: StatusCode, code: i64, message: &str) -> Response {
+    let body = json!({"jsonrpc": "2.0", "id": null, "error": {"code": code, "message": message}});
+    let mut response = (status, body.to_string()).into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub fn parse_error() -> Response {
+    error(StatusCode::BAD_REQUEST, code::PARSE_ERROR, "Parse error: the body is not valid JSON")
+}
+
+pub fn invalid_request(message: &str) -> Response {
+    error(StatusCode::BAD_REQUEST, code::INVALID_REQUEST, message)
+}
+
+pub fn session_not_found() -> Response {
+    error(
+        StatusCode::NOT_FOUND,
+        code::SESSION_NOT_FOUND,
+        "Session not found: it expired or was deleted; send initialize to start a new one",
+    )
+}
+
+pub fn unauthorized(message: &str) -> Response {
+    let mut response = error(StatusCode::UNAUTHORIZED, code::REFUSED, message);
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    response
+}
+
+pub fn unavailable(message: &str) -> Response {
+    error(StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR, message)
+}
+
+/// The JSON-RPC code for a transport refusal that rmcp answered with plain text.
+pub fn code_for_status(status: StatusCode) -> i64 {
+    match status.as_u16() {
+        404 => code::SESSION_NOT_FOUND,
+        400 | 406 | 413 | 415 => code::INVALID_REQUEST,
+        401 | 403 | 405 | 409 | 429 => code::REFUSED,
+        _ => code::INTERNAL_ERROR,
+    }
+}

@@ -1,0 +1,77 @@
+//! The MCP endpoint (`/api/mcp`, `ATOMS_MCP_PATH`): rmcp's Streamable HTTP service serving both
+//! protocol eras — 2026-07-28 stateless requests and 2025-11-25 initialize-based sessions —
+//! behind Atoms' identity hook and transport checks ([`transport`]), with legacy sessions kept in
+//! the KV ([`session_store`]) so every instance can serve every session.
+
+mod server;
+pub mod session_store;
+pub mod transport;
+
+use std::sync::Arc;
+
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+
+pub use server::{AtomsServer, INSTRUCTIONS};
+
+use crate::config::{Config, Target};
+use crate::state::AppState;
+
+/// The MCP route, at the configured path.
+pub fn routes(state: &AppState) -> Router {
+    let service = StreamableHttpService::new(
+        || Ok(AtomsServer::default()),
+        Arc::new(LocalSessionManager::default()),
+        transport_config(state),
+    );
+    Router::new()
+        .route_service(&state.config.http.mcp_path, service)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), transport::guard))
+}
+
+fn transport_config(state: &AppState) -> StreamableHttpServerConfig {
+    let config = &state.config;
+    let mut transport = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(config))
+        .with_allowed_origins(allowed_origins(config))
+        .enforce_origin_validation()
+        .with_json_response(true)
+        .with_max_request_body_bytes(config.http.max_body_bytes);
+    transport.session_store =
+        Some(Arc::new(session_store::KvSessionStore { kv: state.kv.clone(), ttl: config.sessions.ttl }));
+    transport
+}
+
+/// `Host` values accepted (DNS-rebinding protection): the public URL's host, the deployment's
+/// preview hosts, and loopback for the local target.
+pub fn allowed_hosts(config: &Config) -> Vec<String> {
+    let mut hosts: Vec<String> =
+        config.http.public_url.iter().filter_map(|u| u.host_str().map(str::to_owned)).collect();
+    hosts.extend(config.platform.deployment_hosts.iter().cloned());
+    if config.target == Target::Local {
+        hosts.extend(["localhost", "127.0.0.1", "::1", "[::1]"].map(str::to_owned));
+    }
+    hosts
+}
+
+/// Browser `Origin`s accepted: the public origin, preview origins, `MCP_ALLOWED_ORIGINS`, and
+/// loopback on any port for the local target. Requests without `Origin` (non-browser clients)
+/// pass.
+pub fn allowed_origins(config: &Config) -> Vec<String> {
+    let mut origins: Vec<String> = config
+        .http
+        .public_url
+        .iter()
+        .map(|u| {
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{}{port}", u.scheme(), u.host_str().unwrap_or_default())
+        })
+        .collect();
+    origins.extend(config.platform.deployment_hosts.iter().map(|h| format!("https://{h}:443")));
+    origins.extend(config.http.extra_origins.iter().cloned());
+    if config.target == Target::Local {
+        origins.extend(["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(str::to_owned));
+    }
+    origins
+}

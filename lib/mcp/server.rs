@@ -1,0 +1,90 @@
+//! The Atoms MCP server handler: what Atoms declares to clients (capabilities, instructions)
+//! and how it answers protocol-level requests. Domain tools, resources and prompts are added
+//! here as the tool issues land; today the lists are empty and truthful.
+//!
+//! rmcp marks logging deprecated (SEP-2577, the 2026-07-28 era drops it), but `logging/setLevel`
+//! and `notifications/message` are part of the 2025-11-25 protocol Atoms serves, hence the
+//! module-wide `expect(deprecated)`.
+#![expect(deprecated, reason = "logging is part of the 2025-11-25 protocol we serve")]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use rmcp::model::{
+    CompleteRequestParams, CompleteResult, Implementation, InitializeResult, LoggingLevel,
+    ServerCapabilities, SetLevelRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+/// Short and useful to a model: what Atoms is and how to start.
+pub const INSTRUCTIONS: &str = "Atoms is your team's knowledge graph: workspaces hold typed \
+entities (people, projects, documents, ...) connected by typed relationships. Start by listing \
+workspaces, then search or list entities inside one; prefer search over listing large \
+workspaces. Writes are versioned: pass expected_version when updating to avoid overwriting \
+someone else's change.";
+
+/// One handler per MCP session (legacy era) or per request (stateless era).
+#[derive(Clone, Default)]
+pub struct AtomsServer {
+    /// The minimum level of `notifications/message` the client asked for (`logging/setLevel`),
+    /// as the index of [`LEVELS`]; shared by the handler clones of one session.
+    log_level: Arc<AtomicU8>,
+}
+
+/// Log levels in RFC 5424 order, least severe first.
+const LEVELS: [LoggingLevel; 8] = [
+    LoggingLevel::Debug,
+    LoggingLevel::Info,
+    LoggingLevel::Notice,
+    LoggingLevel::Warning,
+    LoggingLevel::Error,
+    LoggingLevel::Critical,
+    LoggingLevel::Alert,
+    LoggingLevel::Emergency,
+];
+
+impl AtomsServer {
+    /// True when a message at `level` should reach the client.
+    pub fn wants(&self, level: LoggingLevel) -> bool {
+        let rank = LEVELS.iter().position(|l| *l == level).unwrap_or(0) as u8;
+        rank >= self.log_level.load(Ordering::Relaxed)
+    }
+}
+
+fn capabilities() -> ServerCapabilities {
+    ServerCapabilities::builder()
+        .enable_logging()
+        .enable_completions()
+        .enable_prompts()
+        .enable_resources()
+        .enable_tools()
+        .build()
+}
+
+impl ServerHandler for AtomsServer {
+    fn get_info(&self) -> InitializeResult {
+        InitializeResult::new(capabilities())
+            .with_server_info(Implementation::new("atoms", env!("CARGO_PKG_VERSION")))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let rank = LEVELS.iter().position(|l| *l == request.level).unwrap_or(0) as u8;
+        self.log_level.store(rank, Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        _request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        // No prompt or resource template takes arguments yet: nothing to complete.
+        Ok(CompleteResult::default())
+    }
+}

@@ -1,0 +1,137 @@
+//! What Atoms adds around rmcp's Streamable HTTP service on the MCP route, in order:
+//!
+//! 1. **Identity hook**: every request becomes a caller [`Identity`] before rmcp sees it, handed
+//!    to handlers through the request extensions. Today only the local mode exists (`atoms
+//!    serve` on loopback: every request is the local user); other targets answer 401 until
+//!    token verification lands in this same hook.
+//! 2. **Body checks**: malformed JSON → 400 `-32700`; batches and non-JSON-RPC bodies → 400
+//!    `-32600` (rmcp would answer plain-text 415).
+//! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
+//!    instances); unknown, expired or deleted → 404, even if this instance still holds it in
+//!    memory. KV outage → 503, never a false 404 (clients re-initialize on 404).
+//! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
+//!    with the same status.
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{Method, header};
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::Value;
+
+use super::session_store;
+use crate::config::Target;
+use crate::db::Identity;
+use crate::http::{RequestId, jsonrpc};
+use crate::state::AppState;
+
+/// The subject of every request in local mode.
+pub const LOCAL_SUBJECT: &str = "local-user";
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let identity = match identify(&state, &request) {
+        Ok(identity) => identity,
+        Err(response) => return *response,
+    };
+    let (mut parts, body) = request.into_parts();
+    parts.extensions.insert(identity);
+
+    let mut is_initialize = false;
+    let body = if parts.method == Method::POST {
+        // The boundary already bounded the body size; a read error means the limit was hit.
+        let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
+            return jsonrpc::error(
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                jsonrpc::code::INVALID_REQUEST,
+                "request body too large",
+            );
+        };
+        match classify(&bytes) {
+            Ok(initialize) => is_initialize = initialize,
+            Err(response) => return *response,
+        }
+        Body::from(bytes)
+    } else {
+        body
+    };
+
+    let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    if let Some(session) = &session
+        && !is_initialize
+    {
+        match state.kv.get(&session_store::key(session)).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return jsonrpc::session_not_found(),
+            Err(error) => {
+                tracing::warn!(error = %error, "session lookup failed");
+                return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+            }
+        }
+    }
+    let is_delete = parts.method == Method::DELETE;
+    let response = next.run(Request::from_parts(parts, body)).await;
+    if is_delete
+        && response.status().is_success()
+        && let Some(session) = &session
+        && let Err(error) = state.kv.delete(&session_store::key(session)).await
+    {
+        tracing::warn!(error = %error, "session delete failed");
+    }
+    json_rpc_errors(response).await
+}
+
+fn identify(state: &AppState, request: &Request) -> Result<Identity, Box<Response>> {
+    if state.config.target != Target::Local {
+        return Err(Box::new(jsonrpc::unauthorized(
+            "authentication required: this deployment accepts no tokens yet",
+        )));
+    }
+    let mut identity = Identity::new(LOCAL_SUBJECT);
+    identity.name = Some("Local user".to_owned());
+    identity.request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
+    Ok(identity)
+}
+
+/// Ok(true) for an `initialize` request, Ok(false) for any other single JSON-RPC message.
+fn classify(bytes: &Bytes) -> Result<bool, Box<Response>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|_| Box::new(jsonrpc::parse_error()))?;
+    match &value {
+        Value::Array(_) => Err(Box::new(jsonrpc::invalid_request(
+            "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+        ))),
+        Value::Object(message) if message.get("jsonrpc").and_then(Value::as_str) == Some("2.0") => {
+            let has_method = message.get("method").is_some_and(Value::is_string);
+            let is_response = message.contains_key("result") || message.contains_key("error");
+            if !has_method && !is_response {
+                return Err(Box::new(jsonrpc::invalid_request("Invalid Request: no method")));
+            }
+            Ok(message.get("method").and_then(Value::as_str) == Some("initialize"))
+        }
+        _ => Err(Box::new(jsonrpc::invalid_request("Invalid Request: not a JSON-RPC 2.0 message"))),
+    }
+}
+
+/// Rewrites rmcp's plain-text error responses as JSON-RPC error bodies, keeping the status.
+async fn json_rpc_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_text = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_none_or(|ct| ct.starts_with("text/plain"));
+    if status.is_success() || status.is_redirection() || !is_text {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024).await.unwrap_or_default();
+    let message = String::from_utf8_lossy(&text);
+    let message =
+        if message.trim().is_empty() { status.canonical_reason().unwrap_or("error") } else { message.trim() };
+    let mut normalized = jsonrpc::error(status, jsonrpc::code_for_status(status), message);
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            normalized.headers_mut().insert(name, value.clone());
+        }
+    }
+    normalized
+}

@@ -1,0 +1,308 @@
+//! The MCP endpoint on the wire, as raw HTTP: both protocol eras, sessions kept in the KV (and so
+//! shared by server processes), and every transport refusal as a JSON-RPC error body.
+
+mod support;
+
+use std::process::{Child, Command, Stdio};
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+const LEGACY: &str = "2025-11-25";
+const CURRENT: &str = "2026-07-28";
+
+struct Reply {
+    status: StatusCode,
+    headers: reqwest::header::HeaderMap,
+    /// The JSON-RPC message: the body, or the last `data:` event of an SSE body.
+    message: Value,
+}
+
+async fn post(base: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> Reply {
+    let mut request = reqwest::Client::new()
+        .post(format!("{base}/api/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(body).send().await.expect("request");
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let message = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .map(str::trim)
+        .rfind(|data| !data.is_empty())
+        .map_or_else(
+            || serde_json::from_str(&text).unwrap_or(Value::Null),
+            |d| serde_json::from_str(d).unwrap_or(Value::Null),
+        );
+    Reply { status, headers, message }
+}
+
+fn initialize_body() -> String {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": LEGACY, "capabilities": {}, "clientInfo": {"name": "raw-http-test", "version": "1"}}})
+    .to_string()
+}
+
+/// Initializes a legacy session and returns its id.
+async fn initialize(base: &str) -> String {
+    let reply = post(base, &[], initialize_body()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.message);
+    assert_eq!(reply.message["result"]["serverInfo"]["name"], "atoms");
+    let session = reply.headers["mcp-session-id"].to_str().expect("ascii").to_owned();
+    assert!(session.len() >= 32, "session ids are long random values: {session}");
+    let sent = post(
+        base,
+        &[("mcp-session-id", &session), ("mcp-protocol-version", LEGACY)],
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+    )
+    .await;
+    assert_eq!(sent.status, StatusCode::ACCEPTED);
+    session
+}
+
+async fn call(base: &str, session: &str, id: u64, method: &str) -> Reply {
+    post(
+        base,
+        &[("mcp-session-id", session), ("mcp-protocol-version", LEGACY)],
+        json!({"jsonrpc": "2.0", "id": id, "method": method}).to_string(),
+    )
+    .await
+}
+
+fn assert_jsonrpc_error(reply: &Reply, status: StatusCode, code: i64) {
+    assert_eq!(reply.status, status, "{}", reply.message);
+    assert_eq!(reply.headers["content-type"], "application/json");
+    assert_eq!(reply.message["jsonrpc"], "2.0", "{}", reply.message);
+    assert_eq!(reply.message["error"]["code"], code, "{}", reply.message);
+}
+
+#[tokio::test]
+async fn a_legacy_session_lives_in_the_kv_until_deleted() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let base = support::spawn_app(support::config(&[("REDIS_URL", &url)])).await;
+    let session = initialize(&base).await;
+
+    let kv = atoms::kv::Kv::from_config(&support::config(&[("REDIS_URL", &url)]).kv, &reqwest::Client::new())
+        .expect("kv");
+    let key = atoms::mcp::session_store::key(&session);
+    let ttl = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
+    assert!(ttl.as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h: {ttl:?}");
+
+    let tools = call(&base, &session, 2, "tools/list").await;
+    assert_eq!(tools.status, StatusCode::OK);
+    assert_eq!(tools.message["result"]["tools"], json!([]));
+    assert_eq!(call(&base, &session, 3, "ping").await.message["result"], json!({}));
+
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}/api/mcp"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(kv.get(&key).await.expect("get"), None);
+    assert_jsonrpc_error(&call(&base, &session, 4, "ping").await, StatusCode::NOT_FOUND, -32001);
+}
+
+#[tokio::test]
+async fn an_expired_session_is_404() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let base = support::spawn_app(support::config(&[("REDIS_URL", &url)])).await;
+    let session = initialize(&base).await;
+    let kv = atoms::kv::Kv::from_config(&support::config(&[("REDIS_URL", &url)]).kv, &reqwest::Client::new())
+        .expect("kv");
+    // Expiry is the KV's job: shorten this session's TTL and let it lapse.
+    kv.expire(&atoms::mcp::session_store::key(&session), std::time::Duration::from_millis(50))
+        .await
+        .expect("expire");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_jsonrpc_error(&call(&base, &session, 2, "tools/list").await, StatusCode::NOT_FOUND, -32001);
+}
+
+#[tokio::test]
+async fn session_errors_are_400_and_404() {
+    let base = support::spawn_app(support::config(&[])).await;
+    let missing = post(
+        &base,
+        &[("mcp-protocol-version", LEGACY)],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}).to_string(),
+    )
+    .await;
+    assert_jsonrpc_error(&missing, StatusCode::BAD_REQUEST, -32600);
+    let unknown = call(&base, "0123456789abcdef0123456789abcdef", 1, "tools/list").await;
+    assert_jsonrpc_error(&unknown, StatusCode::NOT_FOUND, -32001);
+}
+
+#[tokio::test]
+async fn malformed_bodies_get_json_rpc_errors() {
+    let base = support::spawn_app(support::config(&[])).await;
+    assert_jsonrpc_error(&post(&base, &[], "{\"jsonrpc\":").await, StatusCode::BAD_REQUEST, -32700);
+    assert_jsonrpc_error(&post(&base, &[], "not json at all").await, StatusCode::BAD_REQUEST, -32700);
+    let batch = json!([{"jsonrpc": "2.0", "id": 1, "method": "ping"}]).to_string();
+    assert_jsonrpc_error(&post(&base, &[], batch).await, StatusCode::BAD_REQUEST, -32600);
+    let not_rpc = json!({"hello": "world"}).to_string();
+    assert_jsonrpc_error(&post(&base, &[], not_rpc).await, StatusCode::BAD_REQUEST, -32600);
+    let no_method = json!({"jsonrpc": "2.0", "id": 1}).to_string();
+    assert_jsonrpc_error(&post(&base, &[], no_method).await, StatusCode::BAD_REQUEST, -32600);
+    let wrong_type = reqwest::Client::new()
+        .post(format!("{base}/api/mcp"))
+        .header("content-type", "text/plain")
+        .header("accept", "application/json, text/event-stream")
+        .body(initialize_body())
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong_type.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    let body: Value = wrong_type.json().await.expect("json-rpc body, not plain text");
+    assert_eq!(body["error"]["code"], -32600);
+    let huge = post(&base, &[], vec![b' '; 2 * 1024 * 1024]).await;
+    assert_eq!(huge.status, StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn http_method_and_accept_rules() {
+    let base = support::spawn_app(support::config(&[])).await;
+    let session = initialize(&base).await;
+    let client = reqwest::Client::new();
+    let put = client.put(format!("{base}/api/mcp")).send().await.expect("put");
+    assert_eq!(put.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let get = client
+        .get(format!("{base}/api/mcp"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", LEGACY)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(get.status(), StatusCode::NOT_ACCEPTABLE);
+    let body: Value = get.json().await.expect("json-rpc body");
+    assert_eq!(body["error"]["code"], -32600);
+}
+
+#[tokio::test]
+async fn protocol_versions_and_headers_are_checked() {
+    let base = support::spawn_app(support::config(&[])).await;
+    let session = initialize(&base).await;
+    let unsupported = post(
+        &base,
+        &[("mcp-session-id", &session), ("mcp-protocol-version", "1999-01-01")],
+        json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string(),
+    )
+    .await;
+    assert_jsonrpc_error(&unsupported, StatusCode::BAD_REQUEST, -32600);
+
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": CURRENT, "io.modelcontextprotocol/clientCapabilities": {}});
+    let discover = post(
+        &base,
+        &[("mcp-protocol-version", CURRENT), ("mcp-method", "server/discover")],
+        json!({"jsonrpc": "2.0", "id": 3, "method": "server/discover", "params": {"_meta": meta}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(discover.status, StatusCode::OK);
+    assert_eq!(discover.headers["content-type"], "application/json", "stateless calls answer in JSON");
+    let versions = discover.message["result"]["supportedVersions"].as_array().expect("versions").clone();
+    assert!(versions.contains(&json!(CURRENT)) && versions.contains(&json!(LEGACY)), "{versions:?}");
+
+    let stateless = post(
+        &base,
+        &[("mcp-protocol-version", CURRENT), ("mcp-method", "tools/list")],
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list", "params": {"_meta": meta}}).to_string(),
+    )
+    .await;
+    assert_eq!(stateless.status, StatusCode::OK);
+    assert_eq!(stateless.message["result"]["resultType"], "complete");
+    assert!(stateless.headers.get("mcp-session-id").is_none(), "no sessions in the 2026-07-28 era");
+
+    let mismatch = post(
+        &base,
+        &[("mcp-protocol-version", CURRENT), ("mcp-method", "tools/call")],
+        json!({"jsonrpc": "2.0", "id": 5, "method": "tools/list", "params": {"_meta": meta}}).to_string(),
+    )
+    .await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+    assert_eq!(mismatch.message["error"]["code"], -32020);
+}
+
+#[tokio::test]
+async fn foreign_origins_and_hosts_are_refused() {
+    let base = support::spawn_app(support::config(&[])).await;
+    let origin = post(&base, &[("origin", "https://evil.example")], initialize_body()).await;
+    assert_jsonrpc_error(&origin, StatusCode::FORBIDDEN, -32000);
+    let local = post(&base, &[("origin", "http://localhost:6274")], initialize_body()).await;
+    assert_eq!(local.status, StatusCode::OK, "loopback browser clients work locally");
+    let host = post(&base, &[("host", "evil.example")], initialize_body()).await;
+    assert_eq!(host.status, StatusCode::FORBIDDEN, "DNS rebinding: {}", host.message);
+}
+
+#[tokio::test]
+async fn without_an_identity_mode_the_endpoint_refuses_with_401() {
+    let config = support::config(&[
+        ("ATOMS_ENV", "production"),
+        ("PUBLIC_URL", "https://atoms.example.com"),
+        ("AUTHKIT_DOMAIN", "acme.authkit.app"),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("REDIS_URL", "redis://127.0.0.1:1"),
+    ]);
+    let base = support::spawn_app(config).await;
+    let reply = post(&base, &[("host", "atoms.example.com")], initialize_body()).await;
+    assert_jsonrpc_error(&reply, StatusCode::UNAUTHORIZED, -32000);
+    assert!(reply.headers["www-authenticate"].to_str().expect("ascii").starts_with("Bearer"));
+}
+
+/// `atoms serve` as a separate process on a free port, sharing `redis_url`.
+fn serve_process(redis_url: &str) -> (Child, String) {
+    let port = support::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
+        .args(["serve", "--no-database", "--port", &port.to_string()])
+        .env_clear()
+        .env("REDIS_URL", redis_url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start atoms serve");
+    support::wait_for_port(port, "atoms serve", &mut child);
+    (child, format!("http://127.0.0.1:{port}"))
+}
+
+#[tokio::test]
+async fn sessions_cross_process_boundaries_through_redis() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let (mut first, first_url) = serve_process(&url);
+    let (mut second, second_url) = serve_process(&url);
+
+    let session = initialize(&first_url).await;
+    let on_second = call(&second_url, &session, 2, "tools/list").await;
+    assert_eq!(on_second.status, StatusCode::OK, "{}", on_second.message);
+    assert_eq!(on_second.message["result"]["tools"], json!([]));
+
+    let deleted = reqwest::Client::new()
+        .delete(format!("{second_url}/api/mcp"))
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_jsonrpc_error(&call(&first_url, &session, 3, "ping").await, StatusCode::NOT_FOUND, -32001);
+
+    // A session survives a restart of the process that created it.
+    let session = initialize(&first_url).await;
+    let _ = first.kill();
+    let _ = first.wait();
+    let (mut restarted, restarted_url) = serve_process(&url);
+    assert_eq!(call(&restarted_url, &session, 4, "ping").await.status, StatusCode::OK);
+    for child in [&mut second, &mut restarted] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
