@@ -58,6 +58,9 @@ enum BenchTarget {
         /// Path whose first 200 ends a cold start and which the load requests.
         #[arg(long, default_value = "/health/live")]
         path: String,
+        /// Probe with an MCP `server/discover` POST to `--path` (e.g. `/api/mcp`) instead of a GET.
+        #[arg(long)]
+        mcp_discover: bool,
         /// Cold starts to measure (the median is reported).
         #[arg(long, default_value_t = 20)]
         runs: usize,
@@ -90,8 +93,13 @@ fn main() -> ExitCode {
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Migrate { database_url } => migrate(database_url),
-        Command::Bench { target: BenchTarget::Function { binary, path, runs, requests } } => {
-            bench_function(&binary, &path, runs, requests)
+        Command::Bench { target: BenchTarget::Function { binary, path, mcp_discover, runs, requests } } => {
+            let probe = if mcp_discover {
+                atoms::bench::function::Probe::McpDiscover(path)
+            } else {
+                atoms::bench::function::Probe::Get(path)
+            };
+            bench_function(&binary, &probe, runs, requests)
         }
         Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => {
             bench_db(entities, searches, database_url)
@@ -123,12 +131,17 @@ fn migrate(database_url: Option<String>) -> ExitCode {
     }
 }
 
-fn bench_function(binary: &std::path::Path, path: &str, runs: usize, requests: usize) -> ExitCode {
+fn bench_function(
+    binary: &std::path::Path,
+    probe: &atoms::bench::function::Probe,
+    runs: usize,
+    requests: usize,
+) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
-    match runtime.block_on(atoms::bench::function::run(binary, path, runs, requests)) {
+    match runtime.block_on(atoms::bench::function::run(binary, probe, runs, requests)) {
         Ok(report) => {
             let _ = std::io::stdout().write_all(report.render(binary).as_bytes());
             ExitCode::SUCCESS

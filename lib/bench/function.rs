@@ -61,11 +61,42 @@ fn spawn(binary: &Path, port: u16) -> Result<Server, BenchError> {
         .map_err(|e| BenchError::Spawn(binary.display().to_string(), e))
 }
 
-/// Polls `url` until it answers 200 (1 ms between attempts).
-async fn first_ok(client: &reqwest::Client, url: &str) -> Result<(), BenchError> {
+/// What one measured request is: a GET of a path, or an MCP `server/discover` POST.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    Get(String),
+    /// A stateless (2026-07-28) `server/discover` call to the MCP endpoint at this path.
+    McpDiscover(String),
+}
+
+impl Probe {
+    fn path(&self) -> &str {
+        match self {
+            Self::Get(path) | Self::McpDiscover(path) => path,
+        }
+    }
+
+    fn request(&self, client: &reqwest::Client, url: &str) -> reqwest::RequestBuilder {
+        match self {
+            Self::Get(_) => client.get(url),
+            Self::McpDiscover(_) => client
+                .post(url)
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .header("mcp-protocol-version", "2026-07-28")
+                .header("mcp-method", "server/discover")
+                .body(
+                    r#"{"jsonrpc":"2.0","id":1,"method":"server/discover","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#,
+                ),
+        }
+    }
+}
+
+/// Polls until `probe` answers 200 (1 ms between attempts).
+async fn first_ok(client: &reqwest::Client, url: &str, probe: &Probe) -> Result<(), BenchError> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
-        if let Ok(response) = client.get(url).send().await
+        if let Ok(response) = probe.request(client, url).send().await
             && response.status().is_success()
         {
             return Ok(());
@@ -75,8 +106,14 @@ async fn first_ok(client: &reqwest::Client, url: &str) -> Result<(), BenchError>
     Err(BenchError::NoAnswer(url.to_owned()))
 }
 
-/// Cold start over `runs` spawns, then peak RSS over `requests` sequential requests to `path`.
-pub async fn run(binary: &Path, path: &str, runs: usize, requests: usize) -> Result<BenchReport, BenchError> {
+/// Cold start over `runs` spawns, then peak RSS over `requests` sequential `probe` requests.
+pub async fn run(
+    binary: &Path,
+    probe: &Probe,
+    runs: usize,
+    requests: usize,
+) -> Result<BenchReport, BenchError> {
+    let path = probe.path();
     let binary_bytes =
         std::fs::metadata(binary).map_err(|e| BenchError::Spawn(binary.display().to_string(), e))?.len();
     let mut cold_starts = Vec::with_capacity(runs);
@@ -88,7 +125,7 @@ pub async fn run(binary: &Path, path: &str, runs: usize, requests: usize) -> Res
         let client = reqwest::Client::new();
         let started = Instant::now();
         let _server = spawn(binary, port)?;
-        first_ok(&client, &url).await?;
+        first_ok(&client, &url, probe).await?;
         cold_starts.push(started.elapsed());
     }
     cold_starts.sort();
@@ -97,11 +134,12 @@ pub async fn run(binary: &Path, path: &str, runs: usize, requests: usize) -> Res
     let url = format!("http://127.0.0.1:{port}{path}");
     let server = spawn(binary, port)?;
     let client = reqwest::Client::new();
-    first_ok(&client, &url).await?;
+    first_ok(&client, &url, probe).await?;
     let mut latencies = Vec::with_capacity(requests);
     for _ in 0..requests {
         let started = Instant::now();
-        let response = client.get(&url).send().await.map_err(|e| BenchError::Request(e.to_string()))?;
+        let response =
+            probe.request(&client, &url).send().await.map_err(|e| BenchError::Request(e.to_string()))?;
         let _ = response.bytes().await.map_err(|e| BenchError::Request(e.to_string()))?;
         latencies.push(started.elapsed());
     }
