@@ -48,6 +48,10 @@ pub fn unauthorized(message: &str) -> Response {
     response
 }
 
+pub fn payload_too_large() -> Response {
+    error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "request body too large")
+}
+
 pub fn unavailable(message: &str) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, code::INTERNAL_ERROR, message)
 }

@@ -40,11 +40,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     let body = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
-            return jsonrpc::error(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                jsonrpc::code::INVALID_REQUEST,
-                "request body too large",
-            );
+            return jsonrpc::payload_too_large();
         };
         match classify(&bytes) {
             Ok(initialize) => is_initialize = initialize,
