@@ -338,6 +338,19 @@ exception when others then
 end
 $$;
 
+-- A keyset page: `page_rows` holds the first limit + 1 rows of an ordered query (JSON objects
+-- with created_at and id); the extra row only tells that more exist. -> { items, next_cursor }
+create function atoms_private.keyset_page(page_rows jsonb, lim integer) returns jsonb
+  language sql immutable
+  set search_path = pg_catalog
+as $$
+  select case when jsonb_array_length(page_rows) > lim then
+      jsonb_build_object('items', page_rows - lim, 'next_cursor', atoms_private.encode_cursor(
+        jsonb_build_object('t', page_rows -> (lim - 1) ->> 'created_at', 'i', page_rows -> (lim - 1) ->> 'id')))
+    else jsonb_build_object('items', page_rows, 'next_cursor', null)
+  end
+$$;
+
 -- Merge-patch of metadata: keys in `patch` replace, keys set to null are removed.
 create function atoms_private.merge_metadata(base jsonb, patch jsonb) returns jsonb
   language sql immutable

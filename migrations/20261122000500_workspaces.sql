@@ -33,7 +33,6 @@ declare
   lim integer;
   pos jsonb;
   page_items jsonb;
-  more boolean;
 begin
   args := atoms_private.require_object(args);
   lim := atoms_private.arg_int(args, 'limit', 50, 1, 200);
@@ -48,15 +47,8 @@ begin
     order by w.created_at, w.id
     limit lim + 1
   )
-  select coalesce(jsonb_agg(p.item order by p.created_at, p.id), '[]'), count(*) > lim
-    into page_items, more
-  from page p;
-  if more then
-    page_items := page_items - lim;
-  end if;
-  return jsonb_build_object('items', page_items, 'next_cursor',
-    case when more then atoms_private.encode_cursor(jsonb_build_object(
-      't', page_items -> (lim - 1) ->> 'created_at', 'i', page_items -> (lim - 1) ->> 'id')) end);
+  select coalesce(jsonb_agg(p.item order by p.created_at, p.id), '[]') into page_items from page p;
+  return atoms_private.keyset_page(page_items, lim);
 end
 $$;
 

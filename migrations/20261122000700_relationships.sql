@@ -72,7 +72,6 @@ declare
   lim integer := atoms_private.arg_int(args, 'limit', 100, 1, 500);
   pos jsonb := atoms_private.decode_cursor(atoms_private.arg_text(args, 'cursor', false, 500));
   page_items jsonb;
-  more boolean;
 begin
   if direction not in ('in', 'out', 'both') then
     perform atoms_private.fail('invalid_argument', 'direction must be in, out or both');
@@ -94,15 +93,8 @@ begin
     order by r.created_at, r.id
     limit lim + 1
   )
-  select coalesce(jsonb_agg(p.item order by p.created_at, p.id), '[]'), count(*) > lim
-    into page_items, more
-  from page p;
-  if more then
-    page_items := page_items - lim;
-  end if;
-  return jsonb_build_object('items', page_items, 'next_cursor',
-    case when more then atoms_private.encode_cursor(jsonb_build_object(
-      't', page_items -> (lim - 1) ->> 'created_at', 'i', page_items -> (lim - 1) ->> 'id')) end);
+  select coalesce(jsonb_agg(p.item order by p.created_at, p.id), '[]') into page_items from page p;
+  return atoms_private.keyset_page(page_items, lim);
 end
 $$;
 

@@ -308,7 +308,6 @@ declare
   pos jsonb := atoms_private.decode_cursor(atoms_private.arg_text(args, 'cursor', false, 500));
   types text[];
   page_items jsonb;
-  more boolean;
 begin
   perform atoms_private.require_role(ws_id, 'viewer');
   if kind not in ('entities', 'relationships') then
@@ -321,26 +320,22 @@ begin
     select array_agg(value) into types from jsonb_array_elements_text(args -> 'types');
   end if;
   if kind = 'entities' then
-    select coalesce(jsonb_agg(item order by created_at, id), '[]'), count(*) > lim into page_items, more
+    select coalesce(jsonb_agg(item order by created_at, id), '[]') into page_items
     from (select atoms_private.entity_json(e) as item, e.created_at, e.id
           from public.atoms_entities e
           where e.workspace_id = ws_id and e.deleted_at is null and (types is null or e.type = any (types))
             and (pos is null or (e.created_at, e.id) > ((pos ->> 't')::timestamptz, (pos ->> 'i')::uuid))
           order by e.created_at, e.id limit lim + 1) x;
   else
-    select coalesce(jsonb_agg(item order by created_at, id), '[]'), count(*) > lim into page_items, more
+    select coalesce(jsonb_agg(item order by created_at, id), '[]') into page_items
     from (select atoms_private.relationship_json(r) as item, r.created_at, r.id
           from public.atoms_relationships r
           where r.workspace_id = ws_id and r.deleted_at is null and (types is null or r.type = any (types))
             and (pos is null or (r.created_at, r.id) > ((pos ->> 't')::timestamptz, (pos ->> 'i')::uuid))
           order by r.created_at, r.id limit lim + 1) x;
   end if;
-  if more then
-    page_items := page_items - lim;
-  end if;
-  return jsonb_build_object('kind', kind, 'rows', page_items, 'next_cursor',
-    case when more then atoms_private.encode_cursor(jsonb_build_object(
-      't', page_items -> (lim - 1) ->> 'created_at', 'i', page_items -> (lim - 1) ->> 'id')) end);
+  page_items := atoms_private.keyset_page(page_items, lim);
+  return jsonb_build_object('kind', kind, 'rows', page_items -> 'items', 'next_cursor', page_items -> 'next_cursor');
 end
 $$;
 
