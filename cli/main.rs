@@ -28,6 +28,9 @@ enum Command {
         /// Do not start the embedded local Postgres when no database is configured.
         #[arg(long)]
         no_database: bool,
+        /// Serve the MCP conformance suite's fixtures (builds with `--features conformance`).
+        #[arg(long)]
+        conformance: bool,
     },
     /// Validate the environment for a deployment target; exit 1 when incomplete.
     CheckEnv {
@@ -84,8 +87,8 @@ enum BenchTarget {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { port, host, no_database } => {
-            serve(ServeOptions { host, port, embedded_database: !no_database })
+        Command::Serve { port, host, no_database, conformance } => {
+            serve(ServeOptions { host, port, embedded_database: !no_database, conformance })
         }
         Command::CheckEnv { target } => {
             let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);

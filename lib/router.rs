@@ -32,13 +32,11 @@ pub fn mcp(state: AppState) -> Router {
     http::with_boundary(router, &state.config.http)
 }
 
-/// Every function's routes on one router, for `atoms serve`.
-pub fn local_server(state: AppState) -> Router {
+/// Every function's routes on one router, for `atoms serve`; `mcp` is the MCP route to mount
+/// (the Atoms server, or the conformance fixtures).
+pub fn local_server(state: AppState, mcp: Router) -> Router {
     // Later functions (metrics, auth) are merged here as they land.
-    let router = Router::new()
-        .merge(health_routes(state.clone()))
-        .merge(crate::mcp::routes(&state))
-        .fallback(not_found);
+    let router = Router::new().merge(health_routes(state.clone())).merge(mcp).fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
 

@@ -19,6 +19,9 @@ pub struct ServeOptions {
     /// With no database configured, start (or reuse) the throwaway local Postgres cluster under
     /// `ATOMS_DATA_DIR` and apply migrations. Off, the database is reported `not_configured`.
     pub embedded_database: bool,
+    /// Serve the MCP conformance suite's fixtures instead of the Atoms tools (needs a build with
+    /// `--features conformance`).
+    pub conformance: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +36,8 @@ pub enum ServeError {
     PublicBindWithoutProduction { host: IpAddr, missing: Vec<Problem> },
     #[error(transparent)]
     State(#[from] crate::state::StateError),
+    #[error("this binary has no conformance fixtures: build it with `--features conformance`")]
+    NoConformance,
     #[error("cannot start the local database: {0}")]
     LocalDatabase(String),
     #[error("cannot listen on {0}: {1}")]
@@ -51,6 +56,7 @@ pub struct LocalServer {
     pub address: SocketAddr,
     pub state: AppState,
     listener: tokio::net::TcpListener,
+    conformance: bool,
 }
 
 impl LocalServer {
@@ -74,7 +80,7 @@ impl LocalServer {
         let requested = SocketAddr::new(options.host, options.port);
         let listener = local::bind(requested).await.map_err(|e| ServeError::Bind(requested, e))?;
         let address = listener.local_addr().map_err(|e| ServeError::Bind(requested, e))?;
-        Ok(Self { address, state, listener })
+        Ok(Self { address, state, listener, conformance: options.conformance })
     }
 
     /// What this server serves, for the start-up banner.
@@ -97,9 +103,27 @@ impl LocalServer {
         )
     }
 
+    #[cfg(feature = "conformance")]
+    fn mcp_routes(&self) -> Result<axum::Router, ServeError> {
+        Ok(if self.conformance {
+            crate::mcp::conformance_routes(&self.state)
+        } else {
+            crate::mcp::routes(&self.state)
+        })
+    }
+
+    #[cfg(not(feature = "conformance"))]
+    fn mcp_routes(&self) -> Result<axum::Router, ServeError> {
+        if self.conformance {
+            return Err(ServeError::NoConformance);
+        }
+        Ok(crate::mcp::routes(&self.state))
+    }
+
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run(self) -> Result<(), ServeError> {
-        local::serve(self.listener, router::local_server(self.state)).await.map_err(ServeError::Serve)
+        let mcp = self.mcp_routes()?;
+        local::serve(self.listener, router::local_server(self.state, mcp)).await.map_err(ServeError::Serve)
     }
 }
 

@@ -3,6 +3,8 @@
 //! behind Atoms' identity hook and transport checks ([`transport`]), with legacy sessions kept in
 //! the KV ([`session_store`]) so every instance can serve every session.
 
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod server;
 pub mod session_store;
 pub mod transport;
@@ -20,11 +22,19 @@ use crate::state::AppState;
 
 /// The MCP route, at the configured path.
 pub fn routes(state: &AppState) -> Router {
-    let service = StreamableHttpService::new(
-        || Ok(AtomsServer::default()),
-        Arc::new(LocalSessionManager::default()),
-        transport_config(state),
-    );
+    routes_for(state, AtomsServer::default)
+}
+
+/// The MCP route serving the conformance suite's fixtures (`atoms serve --conformance`).
+#[cfg(feature = "conformance")]
+pub fn conformance_routes(state: &AppState) -> Router {
+    routes_for(state, conformance::ConformanceServer::default)
+}
+
+/// The MCP route with handlers made by `handler` (one per session or stateless request).
+fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler: fn() -> S) -> Router {
+    let service =
+        StreamableHttpService::new(move || Ok(handler()), Arc::new(LocalSessionManager::default()), transport_config(state));
     Router::new()
         .route_service(&state.config.http.mcp_path, service)
         .layer(axum::middleware::from_fn_with_state(state.clone(), transport::guard))

@@ -1,0 +1,327 @@
+//! The fixtures the official MCP conformance suite (`@modelcontextprotocol/conformance`) drives:
+//! `test_*` tools, `test://` resources and `test_*` prompts, as its scenario descriptions specify.
+//! Compiled only with `--features conformance` and mounted by `atoms serve --conformance`;
+//! production binaries never contain them.
+//!
+//! Results are written as the JSON the scenarios specify and decoded into rmcp's model types,
+//! so the wire shape is exactly the documented one.
+#![expect(deprecated, reason = "logging, sampling and resource subscriptions are 2025-11-25 protocol")]
+
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, SetLevelRequestParams,
+    SubscribeRequestParams, UnsubscribeRequestParams,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::AtomsServer;
+
+/// A 1×1 red PNG.
+const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+/// A 44-byte silent WAV header (0 samples).
+const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
+
+#[derive(Clone, Default)]
+pub struct ConformanceServer {
+    /// Capabilities, instructions and logging level come from the real server.
+    atoms: AtomsServer,
+}
+
+fn decode<T: DeserializeOwned>(value: Value) -> Result<T, McpError> {
+    serde_json::from_value(value).map_err(|e| McpError::internal_error(format!("fixture shape: {e}"), None))
+}
+
+fn text_result(text: impl Into<String>) -> Result<CallToolResponse, McpError> {
+    Ok(CallToolResult::success(vec![rmcp::model::ContentBlock::text(text)]).into())
+}
+
+fn tools() -> Value {
+    let none = json!({"type": "object", "properties": {}});
+    json!([
+        {"name": "test_simple_text", "description": "Returns simple text", "inputSchema": none},
+        {"name": "test_image_content", "description": "Returns an image", "inputSchema": none},
+        {"name": "test_audio_content", "description": "Returns audio", "inputSchema": none},
+        {"name": "test_embedded_resource", "description": "Returns an embedded resource", "inputSchema": none},
+        {"name": "test_multiple_content_types", "description": "Returns text, image and resource", "inputSchema": none},
+        {"name": "test_tool_with_logging", "description": "Logs while running", "inputSchema": none},
+        {"name": "test_tool_with_progress", "description": "Reports progress", "inputSchema": none},
+        {"name": "test_error_handling", "description": "Always fails", "inputSchema": none},
+        {"name": "test_sampling", "description": "Asks the client's model",
+         "inputSchema": {"type": "object", "properties": {"prompt": {"type": "string"}}, "required": ["prompt"]}},
+        {"name": "test_elicitation", "description": "Asks the user",
+         "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}},
+        {"name": "test_elicitation_sep1034_defaults", "description": "Elicitation with defaults", "inputSchema": none},
+        {"name": "test_elicitation_sep1330_enums", "description": "Elicitation with enums", "inputSchema": none},
+        {"name": "json_schema_2020_12_tool", "description": "Tool with JSON Schema 2020-12 features",
+         "inputSchema": {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "$defs": {"address": {"type": "object", "properties": {"street": {"type": "string"}, "city": {"type": "string"}}}},
+            "properties": {"name": {"type": "string"}, "address": {"$ref": "#/$defs/address"}},
+            "additionalProperties": false}},
+    ])
+}
+
+impl ConformanceServer {
+    async fn elicit(&self, context: &RequestContext<RoleServer>, params: Value) -> Result<CallToolResponse, McpError> {
+        let result = context
+            .peer
+            .create_elicitation(decode(params)?)
+            .await
+            .map_err(|e| McpError::internal_error(format!("elicitation failed: {e}"), None))?;
+        let result = serde_json::to_value(&result).unwrap_or_default();
+        text_result(format!(
+            "Elicitation completed: action={}, content={}",
+            result["action"].as_str().unwrap_or("unknown"),
+            result.get("content").cloned().unwrap_or(Value::Null)
+        ))
+    }
+
+    async fn log(&self, context: &RequestContext<RoleServer>, message: &str) {
+        if self.atoms.wants(rmcp::model::LoggingLevel::Info)
+            && let Ok(param) = decode(json!({"level": "info", "logger": "conformance", "data": message}))
+        {
+            let _ = context.peer.notify_logging_message(param).await;
+        }
+    }
+}
+
+impl ServerHandler for ConformanceServer {
+    fn get_info(&self) -> InitializeResult {
+        let mut info = self.atoms.get_info();
+        let mut resources = rmcp::model::ResourcesCapability::default();
+        resources.subscribe = Some(true);
+        info.capabilities.resources = Some(resources);
+        info
+    }
+
+    async fn set_level(&self, request: SetLevelRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        self.atoms.set_level(request, context).await
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        decode(json!({"tools": tools()}))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let args = request.arguments.clone().map(Value::Object).unwrap_or_else(|| json!({}));
+        let content = |value: Value| -> Result<CallToolResponse, McpError> {
+            Ok(decode::<CallToolResult>(json!({"content": value}))?.into())
+        };
+        match request.name.as_ref() {
+            "test_simple_text" => text_result("This is a simple text response for testing."),
+            "test_image_content" => content(json!([{"type": "image", "data": PNG, "mimeType": "image/png"}])),
+            "test_audio_content" => content(json!([{"type": "audio", "data": WAV, "mimeType": "audio/wav"}])),
+            "test_embedded_resource" => content(json!([{"type": "resource", "resource": {
+                "uri": "test://embedded-resource", "mimeType": "text/plain",
+                "text": "This is an embedded resource content."}}])),
+            "test_multiple_content_types" => content(json!([
+                {"type": "text", "text": "Multiple content types test:"},
+                {"type": "image", "data": PNG, "mimeType": "image/png"},
+                {"type": "resource", "resource": {"uri": "test://mixed-content-resource",
+                    "mimeType": "application/json", "text": "{\"test\":\"data\",\"value\":123}"}}])),
+            "test_error_handling" => Ok(CallToolResult::error(vec![rmcp::model::ContentBlock::text(
+                "This tool intentionally returns an error for testing",
+            )])
+            .into()),
+            "test_tool_with_logging" => {
+                self.log(&context, "Tool execution started").await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.log(&context, "Tool processing data").await;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.log(&context, "Tool execution completed").await;
+                text_result("Tool with logging executed successfully")
+            }
+            "test_tool_with_progress" => {
+                let token = context.meta.get_progress_token();
+                for (i, progress) in [0, 50, 100].into_iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                    if let Some(token) = &token {
+                        let param = decode(json!({"progressToken": token, "progress": progress, "total": 100}))?;
+                        let _ = context.peer.notify_progress(param).await;
+                    }
+                }
+                text_result("Tool with progress executed successfully")
+            }
+            "test_sampling" => {
+                let prompt = args["prompt"].as_str().unwrap_or_default();
+                let params = decode(json!({"messages": [{"role": "user", "content": {"type": "text", "text": prompt}}],
+                    "maxTokens": 100}))?;
+                let result = context
+                    .peer
+                    .create_message(params)
+                    .await
+                    .map_err(|e| McpError::internal_error(format!("sampling failed: {e}"), None))?;
+                let result = serde_json::to_value(&result).unwrap_or_default();
+                let reply = match &result["content"] {
+                    Value::Array(items) => items.iter().find_map(|c| c["text"].as_str()).unwrap_or_default().to_owned(),
+                    single => single["text"].as_str().unwrap_or_default().to_owned(),
+                };
+                text_result(format!("LLM response: {reply}"))
+            }
+            "test_elicitation" => {
+                let message = args["message"].as_str().unwrap_or("Please provide your information");
+                self.elicit(&context, json!({"message": message, "requestedSchema": {
+                    "type": "object",
+                    "properties": {
+                        "username": {"type": "string", "description": "User's response"},
+                        "email": {"type": "string", "description": "User's email address"}},
+                    "required": ["username", "email"]}}))
+                .await
+            }
+            "test_elicitation_sep1034_defaults" => {
+                self.elicit(&context, json!({"message": "Please review and update the form fields with defaults",
+                    "requestedSchema": {"type": "object", "properties": {
+                        "name": {"type": "string", "description": "User name", "default": "John Doe"},
+                        "age": {"type": "integer", "description": "User age", "default": 30},
+                        "score": {"type": "number", "description": "User score", "default": 95.5},
+                        "status": {"type": "string", "description": "User status",
+                                   "enum": ["active", "inactive", "pending"], "default": "active"},
+                        "verified": {"type": "boolean", "description": "Verification status", "default": true}}}}))
+                .await
+            }
+            "test_elicitation_sep1330_enums" => {
+                self.elicit(&context, json!({"message": "Please select options from the enum fields",
+                    "requestedSchema": {"type": "object", "properties": {
+                        "untitledSingle": {"type": "string", "description": "Select one option",
+                            "enum": ["option1", "option2", "option3"]},
+                        "titledSingle": {"type": "string", "description": "Select one option with titles",
+                            "oneOf": [{"const": "value1", "title": "First Option"},
+                                      {"const": "value2", "title": "Second Option"},
+                                      {"const": "value3", "title": "Third Option"}]},
+                        "legacyEnum": {"type": "string", "description": "Select one option (legacy)",
+                            "enum": ["opt1", "opt2", "opt3"], "enumNames": ["Option One", "Option Two", "Option Three"]},
+                        "untitledMulti": {"type": "array", "description": "Select multiple options",
+                            "items": {"type": "string", "enum": ["option1", "option2", "option3"]}},
+                        "titledMulti": {"type": "array", "description": "Select multiple options with titles",
+                            "items": {"anyOf": [{"const": "value1", "title": "First Choice"},
+                                                {"const": "value2", "title": "Second Choice"},
+                                                {"const": "value3", "title": "Third Choice"}]}}}}}))
+                .await
+            }
+            "json_schema_2020_12_tool" => text_result("ok"),
+            other => Err(McpError::invalid_params(format!("unknown tool {other}"), None)),
+        }
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        decode(json!({"resources": [
+            {"uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain"},
+            {"uri": "test://static-binary", "name": "static-binary", "description": "A static binary resource", "mimeType": "image/png"},
+            {"uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to", "mimeType": "text/plain"},
+        ]}))
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        decode(json!({"resourceTemplates": [{"uriTemplate": "test://template/{id}/data", "name": "template",
+            "description": "Data for an id", "mimeType": "application/json"}]}))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let uri = request.uri.as_str();
+        let contents = match uri {
+            "test://static-text" => json!({"uri": uri, "mimeType": "text/plain",
+                "text": "This is the content of the static text resource."}),
+            "test://static-binary" => json!({"uri": uri, "mimeType": "image/png", "blob": PNG}),
+            "test://watched-resource" => json!({"uri": uri, "mimeType": "text/plain", "text": "Watched resource content."}),
+            _ => match uri.strip_prefix("test://template/").and_then(|rest| rest.strip_suffix("/data")) {
+                Some(id) if !id.is_empty() && !id.contains('/') => json!({"uri": uri, "mimeType": "application/json",
+                    "text": json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string()}),
+                _ => return Err(McpError::resource_not_found(format!("no resource {uri}"), None)),
+            },
+        };
+        Ok(decode::<ReadResourceResult>(json!({"contents": [contents]}))?.into())
+    }
+
+    async fn subscribe(&self, _request: SubscribeRequestParams, _context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        _request: UnsubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Ok(())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        decode(json!({"prompts": [
+            {"name": "test_simple_prompt", "description": "A simple prompt"},
+            {"name": "test_prompt_with_arguments", "description": "A prompt with arguments", "arguments": [
+                {"name": "arg1", "description": "First test argument", "required": true},
+                {"name": "arg2", "description": "Second test argument", "required": true}]},
+            {"name": "test_prompt_with_embedded_resource", "description": "A prompt with a resource", "arguments": [
+                {"name": "resourceUri", "description": "URI of the resource to embed", "required": true}]},
+            {"name": "test_prompt_with_image", "description": "A prompt with an image"},
+        ]}))
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let args = request.arguments.clone().map(Value::Object).unwrap_or_else(|| json!({}));
+        let arg = |name: &str| args[name].as_str().unwrap_or_default().to_owned();
+        let messages = match request.name.as_str() {
+            "test_simple_prompt" => json!([{"role": "user", "content": {"type": "text",
+                "text": "This is a simple prompt for testing."}}]),
+            "test_prompt_with_arguments" => json!([{"role": "user", "content": {"type": "text",
+                "text": format!("Prompt with arguments: arg1='{}', arg2='{}'", arg("arg1"), arg("arg2"))}}]),
+            "test_prompt_with_embedded_resource" => json!([
+                {"role": "user", "content": {"type": "resource", "resource": {"uri": arg("resourceUri"),
+                    "mimeType": "text/plain", "text": "Embedded resource content for testing."}}},
+                {"role": "user", "content": {"type": "text", "text": "Please process the embedded resource above."}}]),
+            "test_prompt_with_image" => json!([
+                {"role": "user", "content": {"type": "image", "data": PNG, "mimeType": "image/png"}},
+                {"role": "user", "content": {"type": "text", "text": "Please analyze the image above."}}]),
+            other => return Err(McpError::invalid_params(format!("unknown prompt {other}"), None)),
+        };
+        Ok(decode::<GetPromptResult>(json!({"messages": messages}))?.into())
+    }
+
+    async fn complete(
+        &self,
+        request: CompleteRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<CompleteResult, McpError> {
+        let typed = request.argument.value.to_lowercase();
+        let values: Vec<&str> =
+            ["paris", "park", "party", "hello", "world"].into_iter().filter(|v| v.starts_with(&typed)).collect();
+        decode(json!({"completion": {"values": values, "total": values.len(), "hasMore": false}}))
+    }
+}
