@@ -24,7 +24,8 @@ use serde_json::{Value, json};
 use super::AtomsServer;
 
 /// A 1×1 red PNG.
-const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+const PNG: &str =
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 /// A 44-byte silent WAV header (0 samples).
 const WAV: &str = "UklGRiQAAABXQVZFZm10IBAAAAABAAEAQB8AAIA+AAACABAAZGF0YQAAAAA=";
 
@@ -36,6 +37,13 @@ pub struct ConformanceServer {
 
 fn decode<T: DeserializeOwned>(value: Value) -> Result<T, McpError> {
     serde_json::from_value(value).map_err(|e| McpError::internal_error(format!("fixture shape: {e}"), None))
+}
+
+/// A result object: `resultType: complete` as 2026-07-28 requires (rmcp drops it for peers
+/// that negotiated an older version), list results cacheable like the Atoms server's own.
+fn result<T: DeserializeOwned>(mut value: Value) -> Result<T, McpError> {
+    value["resultType"] = json!("complete");
+    decode(value)
 }
 
 fn text_result(text: impl Into<String>) -> Result<CallToolResponse, McpError> {
@@ -70,7 +78,11 @@ fn tools() -> Value {
 }
 
 impl ConformanceServer {
-    async fn elicit(&self, context: &RequestContext<RoleServer>, params: Value) -> Result<CallToolResponse, McpError> {
+    async fn elicit(
+        &self,
+        context: &RequestContext<RoleServer>,
+        params: Value,
+    ) -> Result<CallToolResponse, McpError> {
         let result = context
             .peer
             .create_elicitation(decode(params)?)
@@ -102,7 +114,11 @@ impl ServerHandler for ConformanceServer {
         info
     }
 
-    async fn set_level(&self, request: SetLevelRequestParams, context: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         self.atoms.set_level(request, context).await
     }
 
@@ -111,7 +127,7 @@ impl ServerHandler for ConformanceServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        decode(json!({"tools": tools()}))
+        result(json!({"tools": tools(), "ttlMs": 0, "cacheScope": "private"}))
     }
 
     async fn call_tool(
@@ -121,7 +137,7 @@ impl ServerHandler for ConformanceServer {
     ) -> Result<CallToolResponse, McpError> {
         let args = request.arguments.clone().map(Value::Object).unwrap_or_else(|| json!({}));
         let content = |value: Value| -> Result<CallToolResponse, McpError> {
-            Ok(decode::<CallToolResult>(json!({"content": value}))?.into())
+            Ok(result::<CallToolResult>(json!({"content": value}))?.into())
         };
         match request.name.as_ref() {
             "test_simple_text" => text_result("This is a simple text response for testing."),
@@ -226,7 +242,7 @@ impl ServerHandler for ConformanceServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
-        decode(json!({"resources": [
+        result(json!({"ttlMs": 0, "cacheScope": "private", "resources": [
             {"uri": "test://static-text", "name": "static-text", "description": "A static text resource", "mimeType": "text/plain"},
             {"uri": "test://static-binary", "name": "static-binary", "description": "A static binary resource", "mimeType": "image/png"},
             {"uri": "test://watched-resource", "name": "watched-resource", "description": "A resource to subscribe to", "mimeType": "text/plain"},
@@ -238,8 +254,10 @@ impl ServerHandler for ConformanceServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListResourceTemplatesResult, McpError> {
-        decode(json!({"resourceTemplates": [{"uriTemplate": "test://template/{id}/data", "name": "template",
-            "description": "Data for an id", "mimeType": "application/json"}]}))
+        result(
+            json!({"ttlMs": 0, "cacheScope": "private", "resourceTemplates": [{"uriTemplate": "test://template/{id}/data", "name": "template",
+            "description": "Data for an id", "mimeType": "application/json"}]}),
+        )
     }
 
     async fn read_resource(
@@ -252,17 +270,30 @@ impl ServerHandler for ConformanceServer {
             "test://static-text" => json!({"uri": uri, "mimeType": "text/plain",
                 "text": "This is the content of the static text resource."}),
             "test://static-binary" => json!({"uri": uri, "mimeType": "image/png", "blob": PNG}),
-            "test://watched-resource" => json!({"uri": uri, "mimeType": "text/plain", "text": "Watched resource content."}),
+            "test://watched-resource" => {
+                json!({"uri": uri, "mimeType": "text/plain", "text": "Watched resource content."})
+            }
             _ => match uri.strip_prefix("test://template/").and_then(|rest| rest.strip_suffix("/data")) {
-                Some(id) if !id.is_empty() && !id.contains('/') => json!({"uri": uri, "mimeType": "application/json",
-                    "text": json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string()}),
-                _ => return Err(McpError::resource_not_found(format!("no resource {uri}"), None)),
+                Some(id) if !id.is_empty() && !id.contains('/') => {
+                    json!({"uri": uri, "mimeType": "application/json",
+                    "text": json!({"id": id, "templateTest": true, "data": format!("Data for ID: {id}")}).to_string()})
+                }
+                _ => {
+                    return Err(McpError::resource_not_found(
+                        format!("no resource {uri}"),
+                        Some(json!({"uri": uri})),
+                    ));
+                }
             },
         };
-        Ok(decode::<ReadResourceResult>(json!({"contents": [contents]}))?.into())
+        Ok(result::<ReadResourceResult>(json!({"contents": [contents]}))?.into())
     }
 
-    async fn subscribe(&self, _request: SubscribeRequestParams, _context: RequestContext<RoleServer>) -> Result<(), McpError> {
+    async fn subscribe(
+        &self,
+        _request: SubscribeRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
         Ok(())
     }
 
@@ -279,7 +310,7 @@ impl ServerHandler for ConformanceServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListPromptsResult, McpError> {
-        decode(json!({"prompts": [
+        result(json!({"ttlMs": 0, "cacheScope": "private", "prompts": [
             {"name": "test_simple_prompt", "description": "A simple prompt"},
             {"name": "test_prompt_with_arguments", "description": "A prompt with arguments", "arguments": [
                 {"name": "arg1", "description": "First test argument", "required": true},
@@ -311,7 +342,7 @@ impl ServerHandler for ConformanceServer {
                 {"role": "user", "content": {"type": "text", "text": "Please analyze the image above."}}]),
             other => return Err(McpError::invalid_params(format!("unknown prompt {other}"), None)),
         };
-        Ok(decode::<GetPromptResult>(json!({"messages": messages}))?.into())
+        Ok(result::<GetPromptResult>(json!({"messages": messages}))?.into())
     }
 
     async fn complete(
@@ -320,8 +351,10 @@ impl ServerHandler for ConformanceServer {
         _context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
         let typed = request.argument.value.to_lowercase();
-        let values: Vec<&str> =
-            ["paris", "park", "party", "hello", "world"].into_iter().filter(|v| v.starts_with(&typed)).collect();
-        decode(json!({"completion": {"values": values, "total": values.len(), "hasMore": false}}))
+        let values: Vec<&str> = ["paris", "park", "party", "hello", "world"]
+            .into_iter()
+            .filter(|v| v.starts_with(&typed))
+            .collect();
+        result(json!({"completion": {"values": values, "total": values.len(), "hasMore": false}}))
     }
 }

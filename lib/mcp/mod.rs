@@ -33,8 +33,11 @@ pub fn conformance_routes(state: &AppState) -> Router {
 
 /// The MCP route with handlers made by `handler` (one per session or stateless request).
 fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler: fn() -> S) -> Router {
-    let service =
-        StreamableHttpService::new(move || Ok(handler()), Arc::new(LocalSessionManager::default()), transport_config(state));
+    let service = StreamableHttpService::new(
+        move || Ok(handler()),
+        Arc::new(LocalSessionManager::default()),
+        transport_config(state),
+    );
     Router::new()
         .route_service(&state.config.http.mcp_path, service)
         .layer(axum::middleware::from_fn_with_state(state.clone(), transport::guard))

@@ -151,7 +151,8 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
 
 /// Starts `atoms serve`'s server in this process on a free loopback port; returns its base URL.
 pub async fn spawn_app(config: Config) -> String {
-    let options = ServeOptions { host: [127, 0, 0, 1].into(), port: 0, embedded_database: false, conformance: false };
+    let options =
+        ServeOptions { host: [127, 0, 0, 1].into(), port: 0, embedded_database: false, conformance: false };
     let server = LocalServer::bind(config, &options).await.expect("bind local server");
     let base = format!("http://{}", server.address);
     tokio::spawn(server.run());
