@@ -71,6 +71,26 @@ enum BenchTarget {
         #[arg(long, default_value_t = 1000)]
         requests: usize,
     },
+    /// The MCP endpoint under load beside a bare hyper server (CPU/request ratio, rps, latency).
+    Mcp {
+        /// Concurrent connections for the load phase.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests per connection in the load phase.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Sequential requests on one connection for the latency percentiles.
+        #[arg(long, default_value_t = 5_000)]
+        sequential: usize,
+    },
+    /// (internal) The bare hyper baseline server of `bench mcp`.
+    #[command(hide = true)]
+    BaselineServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        body: std::path::PathBuf,
+    },
     /// entities.create and entities.search through the direct adapter (p50/p95).
     Db {
         /// Entities to create (each one timed).
@@ -107,6 +127,10 @@ fn main() -> ExitCode {
         Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => {
             bench_db(entities, searches, database_url)
         }
+        Command::Bench { target: BenchTarget::Mcp { connections, requests, sequential } } => {
+            bench_mcp(connections, requests, sequential)
+        }
+        Command::Bench { target: BenchTarget::BaselineServer { port, body } } => baseline_server(port, &body),
     }
 }
 
@@ -209,6 +233,39 @@ fn bench_db(entities: usize, searches: usize, database_url: Option<String>) -> E
             ExitCode::SUCCESS
         }
         Err(error) => fail(&error),
+    }
+}
+
+fn bench_mcp(connections: usize, requests: usize, sequential: usize) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    let atoms = match std::env::current_exe() {
+        Ok(path) => path,
+        Err(error) => return fail(&format!("cannot find this binary: {error}")),
+    };
+    match runtime.block_on(atoms::bench::mcp::run(&atoms, connections, requests, sequential)) {
+        Ok(report) => {
+            let _ = std::io::stdout().write_all(report.render().as_bytes());
+            ExitCode::SUCCESS
+        }
+        Err(error) => fail(&error),
+    }
+}
+
+fn baseline_server(port: u16, body: &std::path::Path) -> ExitCode {
+    let bytes = match std::fs::read(body) {
+        Ok(bytes) => bytes,
+        Err(error) => return fail(&format!("cannot read {}: {error}", body.display())),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(atoms::bench::mcp::baseline_server(port, bytes)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => fail(&error.to_string()),
     }
 }
 

@@ -4,6 +4,7 @@
 
 pub mod db;
 pub mod function;
+pub mod mcp;
 
 use std::time::Duration;
 
