@@ -7,6 +7,8 @@
 //! so the wire shape is exactly the documented one.
 #![expect(deprecated, reason = "logging, sampling and resource subscriptions are 2025-11-25 protocol")]
 
+mod input_required;
+
 use std::time::Duration;
 
 use rmcp::model::{
@@ -51,6 +53,14 @@ fn text_result(text: impl Into<String>) -> Result<CallToolResponse, McpError> {
 }
 
 fn tools() -> Value {
+    let mut tools = base_tools();
+    if let Value::Array(list) = &mut tools {
+        list.extend(input_required::tools());
+    }
+    tools
+}
+
+fn base_tools() -> Value {
     let none = json!({"type": "object", "properties": {}});
     json!([
         {"name": "test_simple_text", "description": "Returns simple text", "inputSchema": none},
@@ -67,6 +77,9 @@ fn tools() -> Value {
          "inputSchema": {"type": "object", "properties": {"message": {"type": "string"}}, "required": ["message"]}},
         {"name": "test_elicitation_sep1034_defaults", "description": "Elicitation with defaults", "inputSchema": none},
         {"name": "test_elicitation_sep1330_enums", "description": "Elicitation with enums", "inputSchema": none},
+        {"name": "test_missing_capability", "description": "Needs the sampling client capability", "inputSchema": none},
+        {"name": "test_streaming_elicitation", "description": "Asks the user, statelessly", "inputSchema": none},
+        {"name": "test_logging_tool", "description": "Logs only at a requested log level", "inputSchema": none},
         {"name": "json_schema_2020_12_tool", "description": "Tool with JSON Schema 2020-12 features",
          "inputSchema": {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -136,6 +149,45 @@ impl ServerHandler for ConformanceServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let args = request.arguments.clone().map(Value::Object).unwrap_or_else(|| json!({}));
+        let responses = serde_json::to_value(&request.input_responses).unwrap_or_default();
+        // rmcp lifts the request's `_meta` into the context.
+        let meta = serde_json::to_value(&context.meta).unwrap_or_default();
+        let capabilities = &meta["io.modelcontextprotocol/clientCapabilities"];
+        if let Some(answer) =
+            input_required::call(&request.name, &responses, request.request_state.as_deref(), capabilities)
+        {
+            return answer;
+        }
+        match request.name.as_ref() {
+            // 2026-07-28 diagnostics: a capability must be declared per request, server-to-client
+            // questions travel as InputRequiredResult, logs only at a requested level.
+            "test_missing_capability" if capabilities.get("sampling").is_none() => {
+                let mut required = rmcp::model::ClientCapabilities::default();
+                required.sampling = Some(Default::default());
+                return Err(McpError::missing_required_client_capability(required));
+            }
+            "test_streaming_elicitation" if capabilities.get("elicitation").is_none() => {
+                let mut required = rmcp::model::ClientCapabilities::default();
+                required.elicitation = Some(Default::default());
+                return Err(McpError::missing_required_client_capability(required));
+            }
+            "test_missing_capability" | "test_streaming_elicitation" => {
+                if responses.get("confirm").is_some_and(Value::is_object) {
+                    return text_result("Confirmed");
+                }
+                let ask = json!({"resultType": "input_required", "inputRequests": {"confirm": {
+                    "method": "elicitation/create", "params": {"message": "Please confirm", "requestedSchema": {
+                        "type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}}}}});
+                return Ok(decode::<rmcp::model::InputRequiredResult>(ask)?.into());
+            }
+            "test_logging_tool" => {
+                if meta.get("io.modelcontextprotocol/logLevel").is_some() {
+                    self.log(&context, "Logging tool ran").await;
+                }
+                return text_result("Logging tool executed");
+            }
+            _ => {}
+        }
         let content = |value: Value| -> Result<CallToolResponse, McpError> {
             Ok(result::<CallToolResult>(json!({"content": value}))?.into())
         };
@@ -289,6 +341,13 @@ impl ServerHandler for ConformanceServer {
         Ok(result::<ReadResourceResult>(json!({"contents": [contents]}))?.into())
     }
 
+    fn accepted_subscription_filter(
+        &self,
+        requested: &rmcp::model::SubscriptionFilter,
+    ) -> Option<rmcp::model::SubscriptionFilter> {
+        Some(requested.clone())
+    }
+
     async fn subscribe(
         &self,
         _request: SubscribeRequestParams,
@@ -318,6 +377,7 @@ impl ServerHandler for ConformanceServer {
             {"name": "test_prompt_with_embedded_resource", "description": "A prompt with a resource", "arguments": [
                 {"name": "resourceUri", "description": "URI of the resource to embed", "required": true}]},
             {"name": "test_prompt_with_image", "description": "A prompt with an image"},
+            {"name": "test_input_required_result_prompt", "description": "A prompt that asks for context first"},
         ]}))
     }
 
@@ -326,6 +386,10 @@ impl ServerHandler for ConformanceServer {
         request: GetPromptRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<GetPromptResponse, McpError> {
+        if request.name == "test_input_required_result_prompt" {
+            let responses = serde_json::to_value(&request.input_responses).unwrap_or_default();
+            return input_required::prompt(&responses);
+        }
         let args = request.arguments.clone().map(Value::Object).unwrap_or_else(|| json!({}));
         let arg = |name: &str| args[name].as_str().unwrap_or_default().to_owned();
         let messages = match request.name.as_str() {
