@@ -306,3 +306,43 @@ async fn sessions_cross_process_boundaries_through_redis() {
         let _ = child.wait();
     }
 }
+
+fn stateless(method: &str, id: Value) -> String {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {"_meta": {
+        "io.modelcontextprotocol/protocolVersion": CURRENT, "io.modelcontextprotocol/clientCapabilities": {}}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn repeated_stateless_lists_are_identical_and_still_validated() {
+    let base = support::spawn_app(support::config(&[])).await;
+    let headers = [("mcp-protocol-version", CURRENT), ("mcp-method", "tools/list")];
+    let first = post(&base, &headers, stateless("tools/list", json!(7))).await;
+    let second = post(&base, &headers, stateless("tools/list", json!("abc"))).await;
+    assert_eq!((first.status, second.status), (StatusCode::OK, StatusCode::OK));
+    assert_eq!(first.message["id"], 7);
+    assert_eq!(second.message["id"], "abc");
+    assert_eq!(first.message["result"], second.message["result"], "the same list every time");
+    assert_eq!(second.message["result"]["resultType"], "complete");
+    assert_eq!(second.headers["content-type"], "application/json");
+
+    // Answering lists from memory never skips the transport's checks.
+    let evil_host =
+        post(&base, &[headers[0], headers[1], ("host", "evil.example")], stateless("tools/list", json!(8)))
+            .await;
+    assert_eq!(evil_host.status, StatusCode::FORBIDDEN);
+    let evil_origin = post(
+        &base,
+        &[headers[0], headers[1], ("origin", "https://evil.example")],
+        stateless("tools/list", json!(9)),
+    )
+    .await;
+    assert_eq!(evil_origin.status, StatusCode::FORBIDDEN);
+    let mismatch =
+        post(&base, &[headers[0], ("mcp-method", "prompts/list")], stateless("tools/list", json!(10))).await;
+    assert_eq!(mismatch.status, StatusCode::BAD_REQUEST);
+    assert_eq!(mismatch.message["error"]["code"], -32020);
+    let no_meta =
+        post(&base, &headers, json!({"jsonrpc": "2.0", "id": 11, "method": "tools/list"}).to_string()).await;
+    assert_eq!(no_meta.status, StatusCode::BAD_REQUEST, "{}", no_meta.message);
+}

@@ -5,6 +5,7 @@
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
+pub mod list_cache;
 mod server;
 pub mod session_store;
 pub mod transport;
@@ -38,9 +39,14 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler
         Arc::new(LocalSessionManager::default()),
         transport_config(state),
     );
+    let guard = transport::GuardState {
+        app: state.clone(),
+        lists: Arc::new(list_cache::ListCache::default()),
+        allowed_hosts: allowed_hosts(&state.config).into(),
+    };
     Router::new()
         .route_service(&state.config.http.mcp_path, service)
-        .layer(axum::middleware::from_fn_with_state(state.clone(), transport::guard))
+        .layer(axum::middleware::from_fn_with_state(guard, transport::guard))
 }
 
 fn transport_config(state: &AppState) -> StreamableHttpServerConfig {

@@ -17,8 +17,10 @@ use axum::extract::{Request, State};
 use axum::http::{Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use serde_json::Value;
 
+use std::sync::Arc;
+
+use super::list_cache::ListCache;
 use super::session_store;
 use crate::config::Target;
 use crate::db::Identity;
@@ -28,8 +30,18 @@ use crate::state::AppState;
 /// The subject of every request in local mode.
 pub const LOCAL_SUBJECT: &str = "local-user";
 
-pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let identity = match identify(&state, &request) {
+/// What the guard needs: the process state, and the list cache of this route's handler type.
+#[derive(Clone)]
+pub struct GuardState {
+    pub app: AppState,
+    pub lists: Arc<ListCache>,
+    /// `Host` values rmcp accepts (the cache only serves requests carrying one of them).
+    pub allowed_hosts: Arc<[String]>,
+}
+
+pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
+    let state = &guard.app;
+    let identity = match identify(state, &request) {
         Ok(identity) => identity,
         Err(response) => return *response,
     };
@@ -37,6 +49,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     parts.extensions.insert(identity);
 
     let mut is_initialize = false;
+    let mut cacheable = None;
     let body = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
@@ -45,6 +58,12 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         match classify(&bytes) {
             Ok(initialize) => is_initialize = initialize,
             Err(response) => return *response,
+        }
+        cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
+        if let Some(request) = &cacheable
+            && let Some(answer) = guard.lists.answer(request)
+        {
+            return answer;
         }
         Body::from(bytes)
     } else {
@@ -65,7 +84,10 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
     }
     let is_delete = parts.method == Method::DELETE;
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if let Some(request) = &cacheable {
+        response = guard.lists.remember(request, response).await;
+    }
     if is_delete
         && response.status().is_success()
         && let Some(session) = &session
@@ -88,23 +110,40 @@ fn identify(state: &AppState, request: &Request) -> Result<Identity, Box<Respons
     Ok(identity)
 }
 
+/// The fields of a JSON-RPC message the guard looks at; everything else is skipped unparsed.
+#[derive(serde::Deserialize)]
+struct Envelope<'a> {
+    jsonrpc: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow)]
+    method: Option<std::borrow::Cow<'a, str>>,
+    result: Option<serde::de::IgnoredAny>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
 /// Ok(true) for an `initialize` request, Ok(false) for any other single JSON-RPC message.
 fn classify(bytes: &Bytes) -> Result<bool, Box<Response>> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|_| Box::new(jsonrpc::parse_error()))?;
-    match &value {
-        Value::Array(_) => Err(Box::new(jsonrpc::invalid_request(
-            "Invalid Request: JSON-RPC batches are not supported; send one message per request",
-        ))),
-        Value::Object(message) if message.get("jsonrpc").and_then(Value::as_str) == Some("2.0") => {
-            let has_method = message.get("method").is_some_and(Value::is_string);
-            let is_response = message.contains_key("result") || message.contains_key("error");
-            if !has_method && !is_response {
-                return Err(Box::new(jsonrpc::invalid_request("Invalid Request: no method")));
-            }
-            Ok(message.get("method").and_then(Value::as_str) == Some("initialize"))
+    let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
+        Ok(envelope) => envelope,
+        // Not an object: tell malformed JSON (-32700) from well-formed non-messages (-32600).
+        Err(_) => {
+            return Err(Box::new(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+                Err(_) => jsonrpc::parse_error(),
+                Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => {
+                    jsonrpc::invalid_request(
+                        "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+                    )
+                }
+                Ok(_) => jsonrpc::invalid_request("Invalid Request: not a JSON-RPC 2.0 message"),
+            }));
         }
-        _ => Err(Box::new(jsonrpc::invalid_request("Invalid Request: not a JSON-RPC 2.0 message"))),
+    };
+    if envelope.jsonrpc.as_deref() != Some("2.0") {
+        return Err(Box::new(jsonrpc::invalid_request("Invalid Request: not a JSON-RPC 2.0 message")));
     }
+    if envelope.method.is_none() && envelope.result.is_none() && envelope.error.is_none() {
+        return Err(Box::new(jsonrpc::invalid_request("Invalid Request: no method")));
+    }
+    Ok(envelope.method.as_deref() == Some("initialize"))
 }
 
 /// Rewrites rmcp's plain-text error responses as JSON-RPC error bodies, keeping the status.
