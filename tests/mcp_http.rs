@@ -94,8 +94,12 @@ async fn a_legacy_session_lives_in_the_kv_until_deleted() {
     let ttl = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
     assert!(ttl.as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h: {ttl:?}");
 
+    // Each use refreshes the idle TTL.
+    kv.expire(&key, std::time::Duration::from_secs(60)).await.expect("shorten");
     let tools = call(&base, &session, 2, "tools/list").await;
     assert_eq!(tools.status, StatusCode::OK);
+    let refreshed = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
+    assert!(refreshed.as_secs() > 23 * 3600, "refreshed on use: {refreshed:?}");
     assert_eq!(tools.message["result"]["tools"], json!([]));
     assert_eq!(call(&base, &session, 3, "ping").await.message["result"], json!({}));
 

@@ -7,8 +7,9 @@
 //! 2. **Body checks**: malformed JSON → 400 `-32700`; batches and non-JSON-RPC bodies → 400
 //!    `-32600` (rmcp would answer plain-text 415).
 //! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
-//!    instances); unknown, expired or deleted → 404, even if this instance still holds it in
-//!    memory. KV outage → 503, never a false 404 (clients re-initialize on 404).
+//!    instances), and each use refreshes its TTL; unknown, expired or deleted → 404, even if this
+//!    instance still holds it in memory. KV outage → 503, never a false 404 (clients
+//!    re-initialize on 404).
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
 //!    with the same status.
 
@@ -74,9 +75,11 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     if let Some(session) = &session
         && !is_initialize
     {
-        match state.kv.get(&session_store::key(session)).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return jsonrpc::session_not_found(),
+        // One round trip both proves the session is live and refreshes its TTL (sessions expire
+        // after MCP_SESSION_TTL_HOURS of inactivity, not of age).
+        match state.kv.expire(&session_store::key(session), state.config.sessions.ttl).await {
+            Ok(true) => {}
+            Ok(false) => return jsonrpc::session_not_found(),
             Err(error) => {
                 tracing::warn!(error = %error, "session lookup failed");
                 return jsonrpc::unavailable("session storage is unavailable; retry shortly");
