@@ -226,6 +226,29 @@ async fn protocol_versions_and_headers_are_checked() {
     assert_eq!(stateless.message["result"]["resultType"], "complete");
     assert!(stateless.headers.get("mcp-session-id").is_none(), "no sessions in the 2026-07-28 era");
 
+    let future_meta = json!({"io.modelcontextprotocol/protocolVersion": "2030-01-01", "io.modelcontextprotocol/clientCapabilities": {}});
+    let future = post(
+        &base,
+        &[("mcp-protocol-version", "2030-01-01"), ("mcp-method", "tools/list")],
+        json!({"jsonrpc": "2.0", "id": 6, "method": "tools/list", "params": {"_meta": future_meta}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(future.status, StatusCode::BAD_REQUEST);
+    assert_eq!(future.message["error"]["code"], -32022);
+    assert!(
+        future.message["error"]["data"]["supported"].as_array().is_some_and(|v| v.contains(&json!(CURRENT)))
+    );
+    let disagree = post(
+        &base,
+        &[("mcp-protocol-version", CURRENT), ("mcp-method", "tools/list")],
+        json!({"jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": {"_meta": future_meta}})
+            .to_string(),
+    )
+    .await;
+    assert_eq!(disagree.status, StatusCode::BAD_REQUEST);
+    assert_eq!(disagree.message["error"]["code"], -32020, "header and _meta versions must agree");
+
     let mismatch = post(
         &base,
         &[("mcp-protocol-version", CURRENT), ("mcp-method", "tools/call")],
