@@ -74,6 +74,27 @@ async fn call(base: &str, session: &str, id: u64, method: &str) -> Reply {
     .await
 }
 
+/// An in-process app on a fresh Redis, and a KV client on the same Redis.
+async fn app_with_redis() -> (support::Process, String, atoms::kv::Kv) {
+    let redis = support::start_redis();
+    let config = support::config(&[("REDIS_URL", &support::redis_url(&redis))]);
+    let kv = atoms::kv::Kv::from_config(&config.kv, &reqwest::Client::new()).expect("kv");
+    let base = support::spawn_app(config).await;
+    (redis, base, kv)
+}
+
+/// Ends a legacy session with `DELETE`.
+async fn delete_session(base: &str, session: &str) {
+    let deleted = reqwest::Client::new()
+        .delete(format!("{base}/api/mcp"))
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", LEGACY)
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+}
+
 fn assert_jsonrpc_error(reply: &Reply, status: StatusCode, code: i64) {
     assert_eq!(reply.status, status, "{}", reply.message);
     assert_eq!(reply.headers["content-type"], "application/json");
@@ -83,13 +104,8 @@ fn assert_jsonrpc_error(reply: &Reply, status: StatusCode, code: i64) {
 
 #[tokio::test]
 async fn a_legacy_session_lives_in_the_kv_until_deleted() {
-    let redis = support::start_redis();
-    let url = support::redis_url(&redis);
-    let base = support::spawn_app(support::config(&[("REDIS_URL", &url)])).await;
+    let (_redis, base, kv) = app_with_redis().await;
     let session = initialize(&base).await;
-
-    let kv = atoms::kv::Kv::from_config(&support::config(&[("REDIS_URL", &url)]).kv, &reqwest::Client::new())
-        .expect("kv");
     let key = atoms::mcp::session_store::key(&session);
     let ttl = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
     assert!(ttl.as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h: {ttl:?}");
@@ -103,26 +119,15 @@ async fn a_legacy_session_lives_in_the_kv_until_deleted() {
     assert_eq!(tools.message["result"]["tools"], json!([]));
     assert_eq!(call(&base, &session, 3, "ping").await.message["result"], json!({}));
 
-    let deleted = reqwest::Client::new()
-        .delete(format!("{base}/api/mcp"))
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", LEGACY)
-        .send()
-        .await
-        .expect("delete");
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    delete_session(&base, &session).await;
     assert_eq!(kv.get(&key).await.expect("get"), None);
     assert_jsonrpc_error(&call(&base, &session, 4, "ping").await, StatusCode::NOT_FOUND, -32001);
 }
 
 #[tokio::test]
 async fn an_expired_session_is_404() {
-    let redis = support::start_redis();
-    let url = support::redis_url(&redis);
-    let base = support::spawn_app(support::config(&[("REDIS_URL", &url)])).await;
+    let (_redis, base, kv) = app_with_redis().await;
     let session = initialize(&base).await;
-    let kv = atoms::kv::Kv::from_config(&support::config(&[("REDIS_URL", &url)]).kv, &reqwest::Client::new())
-        .expect("kv");
     // Expiry is the KV's job: shorten this session's TTL and let it lapse.
     kv.expire(&atoms::mcp::session_store::key(&session), std::time::Duration::from_millis(50))
         .await
@@ -312,14 +317,7 @@ async fn sessions_cross_process_boundaries_through_redis() {
     assert_eq!(on_second.status, StatusCode::OK, "{}", on_second.message);
     assert_eq!(on_second.message["result"]["tools"], json!([]));
 
-    let deleted = reqwest::Client::new()
-        .delete(format!("{second_url}/api/mcp"))
-        .header("mcp-session-id", &session)
-        .header("mcp-protocol-version", LEGACY)
-        .send()
-        .await
-        .expect("delete");
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    delete_session(&second_url, &session).await;
     assert_jsonrpc_error(&call(&first_url, &session, 3, "ping").await, StatusCode::NOT_FOUND, -32001);
 
     // A session survives a restart of the process that created it.
