@@ -6,6 +6,8 @@
 //! - [`http`]: the HTTP boundary on every route — request id, logs, security headers, CORS, body
 //!   limit, panic guard, and the one JSON error envelope. Only it knows status codes.
 //! - [`router`]: every route, and the slice each function binary serves.
+//! - [`mcp`]: the MCP endpoint — rmcp's Streamable HTTP service behind Atoms' identity hook and
+//!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
 //! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
 //! - [`db`]: the database — `rpc(function, args, identity)` over PostgREST or direct Postgres,
 //!   migrations, the local cluster of `atoms serve`.
