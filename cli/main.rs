@@ -108,165 +108,82 @@ enum BenchTarget {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { port, host, no_database, conformance } => {
-            serve(ServeOptions { host, port, embedded_database: !no_database, conformance })
+            run(serve(ServeOptions { host, port, embedded_database: !no_database, conformance }))
         }
         Command::CheckEnv { target } => {
             let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);
             let _ = std::io::stdout().write_all(report.render().as_bytes());
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Migrate { database_url } => migrate(database_url),
+        Command::Migrate { database_url } => run(migrate(database_url)),
         Command::Bench { target: BenchTarget::Function { binary, path, mcp_discover, runs, requests } } => {
             let probe = if mcp_discover {
                 atoms::bench::function::Probe::McpDiscover(path)
             } else {
                 atoms::bench::function::Probe::Get(path)
             };
-            bench_function(&binary, &probe, runs, requests)
+            run(async move {
+                let report = atoms::bench::function::run(&binary, &probe, runs, requests).await;
+                report.map(|r| r.render(&binary)).map_err(|e| e.to_string())
+            })
         }
-        Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => {
-            bench_db(entities, searches, database_url)
-        }
+        Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => run(async move {
+            atoms::bench::db::run_standalone(database_url, entities, searches).await.map(|r| r.render())
+        }),
         Command::Bench { target: BenchTarget::Mcp { connections, requests, sequential } } => {
-            bench_mcp(connections, requests, sequential)
+            run(async move {
+                let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+                atoms::bench::mcp::run(&atoms, connections, requests, sequential).await.map(|r| r.render())
+            })
         }
-        Command::Bench { target: BenchTarget::BaselineServer { port, body } } => baseline_server(port, &body),
+        Command::Bench { target: BenchTarget::BaselineServer { port, body } } => run(async move {
+            let bytes = std::fs::read(&body).map_err(|e| format!("cannot read {}: {e}", body.display()))?;
+            atoms::bench::mcp::baseline_server(port, bytes)
+                .await
+                .map(|()| String::new())
+                .map_err(|e| e.to_string())
+        }),
     }
 }
 
-fn migrate(database_url: Option<String>) -> ExitCode {
-    let Some(url) = database_url.or_else(|| std::env::var("DATABASE_URL").ok()) else {
-        return fail("no database: pass --database-url or set DATABASE_URL");
-    };
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    match runtime.block_on(atoms::db::migrate::migrate(&atoms::secret::Secret::new(url))) {
-        Ok(report) => {
-            let mut out = format!("{} migration(s) already applied\n", report.up_to_date);
-            for file in &report.applied {
-                out.push_str(&format!("applied {file}\n"));
-            }
-            if report.applied.is_empty() {
-                out.push_str("database is up to date\n");
-            }
-            let _ = std::io::stdout().write_all(out.as_bytes());
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&error.to_string()),
-    }
-}
-
-fn bench_function(
-    binary: &std::path::Path,
-    probe: &atoms::bench::function::Probe,
-    runs: usize,
-    requests: usize,
-) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    match runtime.block_on(atoms::bench::function::run(binary, probe, runs, requests)) {
-        Ok(report) => {
-            let _ = std::io::stdout().write_all(report.render(binary).as_bytes());
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&error.to_string()),
-    }
-}
-
-fn serve(options: ServeOptions) -> ExitCode {
+/// Runs one command on a fresh runtime: its output goes to stdout, its error to stderr.
+fn run(command: impl Future<Output = Result<String, String>>) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };
-    runtime.block_on(async {
-        let config = match atoms::serve::config_from_env() {
-            Ok(config) => config,
-            Err(error) => return fail(&error.to_string()),
-        };
-        atoms::telemetry::init(&config.log);
-        let server = match LocalServer::bind(config, &options).await {
-            Ok(server) => server,
-            Err(error) => return fail(&error.to_string()),
-        };
-        let _ = std::io::stdout().write_all(server.describe().as_bytes());
-        let _ = std::io::stdout().flush();
-        match server.run().await {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(error) => fail(&error.to_string()),
-        }
-    })
-}
-
-fn bench_db(entities: usize, searches: usize, database_url: Option<String>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    let outcome = runtime.block_on(async {
-        let scratch = std::env::temp_dir().join(format!("atoms-bench-{}", std::process::id()));
-        let (admin, cluster) = match database_url {
-            Some(url) => (atoms::secret::Secret::new(url), None),
-            None => {
-                let dir = scratch.clone();
-                let cluster =
-                    tokio::task::spawn_blocking(move || atoms::db::local::LocalPostgres::start(&dir))
-                        .await
-                        .map_err(|e| e.to_string())?
-                        .map_err(|e| e.to_string())?;
-                (cluster.url("postgres"), Some(cluster))
-            }
-        };
-        let report = atoms::bench::db::run(&admin, entities, searches).await;
-        if let Some(cluster) = cluster {
-            let _ = cluster.stop();
-            let _ = std::fs::remove_dir_all(&scratch);
-        }
-        report
-    });
-    match outcome {
-        Ok(report) => {
-            let _ = std::io::stdout().write_all(report.render().as_bytes());
+    match runtime.block_on(command) {
+        Ok(output) => {
+            let _ = std::io::stdout().write_all(output.as_bytes());
             ExitCode::SUCCESS
         }
         Err(error) => fail(&error),
     }
 }
 
-fn bench_mcp(connections: usize, requests: usize, sequential: usize) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    let atoms = match std::env::current_exe() {
-        Ok(path) => path,
-        Err(error) => return fail(&format!("cannot find this binary: {error}")),
-    };
-    match runtime.block_on(atoms::bench::mcp::run(&atoms, connections, requests, sequential)) {
-        Ok(report) => {
-            let _ = std::io::stdout().write_all(report.render().as_bytes());
-            ExitCode::SUCCESS
-        }
-        Err(error) => fail(&error),
+async fn migrate(database_url: Option<String>) -> Result<String, String> {
+    let url = database_url
+        .or_else(|| std::env::var("DATABASE_URL").ok())
+        .ok_or("no database: pass --database-url or set DATABASE_URL")?;
+    let report =
+        atoms::db::migrate::migrate(&atoms::secret::Secret::new(url)).await.map_err(|e| e.to_string())?;
+    let mut out = format!("{} migration(s) already applied\n", report.up_to_date);
+    for file in &report.applied {
+        out.push_str(&format!("applied {file}\n"));
     }
+    if report.applied.is_empty() {
+        out.push_str("database is up to date\n");
+    }
+    Ok(out)
 }
 
-fn baseline_server(port: u16, body: &std::path::Path) -> ExitCode {
-    let bytes = match std::fs::read(body) {
-        Ok(bytes) => bytes,
-        Err(error) => return fail(&format!("cannot read {}: {error}", body.display())),
-    };
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(runtime) => runtime,
-        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
-    };
-    match runtime.block_on(atoms::bench::mcp::baseline_server(port, bytes)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => fail(&error.to_string()),
-    }
+async fn serve(options: ServeOptions) -> Result<String, String> {
+    let config = atoms::serve::config_from_env().map_err(|e| e.to_string())?;
+    atoms::telemetry::init(&config.log);
+    let server = LocalServer::bind(config, &options).await.map_err(|e| e.to_string())?;
+    let _ = std::io::stdout().write_all(server.describe().as_bytes());
+    let _ = std::io::stdout().flush();
+    server.run().await.map(|()| String::new()).map_err(|e| e.to_string())
 }
 
 fn fail(message: &str) -> ExitCode {

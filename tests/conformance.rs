@@ -13,29 +13,12 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn serve() -> (Server, String) {
-    let port = support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
-        .args(["serve", "--no-database", "--conformance", "--port", &port.to_string()])
-        .env_clear()
-        .env("LOG_LEVEL", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start atoms serve --conformance");
-    support::wait_for_port(port, "atoms serve --conformance", &mut child);
-    (Server(child), format!("http://localhost:{port}/api/mcp"))
+fn serve() -> (support::Process, String) {
+    let server = support::atoms_serve(&["--conformance"], &[("LOG_LEVEL", "warn")]);
+    let url = format!("http://localhost:{}/api/mcp", server.port);
+    (server, url)
 }
 
 /// Runs one suite; returns (success, summary text).

@@ -3,8 +3,6 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -290,19 +288,11 @@ async fn without_an_identity_mode_the_endpoint_refuses_with_401() {
     assert!(reply.headers["www-authenticate"].to_str().expect("ascii").starts_with("Bearer"));
 }
 
-/// `atoms serve` as a separate process on a free port, sharing `redis_url`.
-fn serve_process(redis_url: &str) -> (Child, String) {
-    let port = support::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
-        .args(["serve", "--no-database", "--port", &port.to_string()])
-        .env_clear()
-        .env("REDIS_URL", redis_url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start atoms serve");
-    support::wait_for_port(port, "atoms serve", &mut child);
-    (child, format!("http://127.0.0.1:{port}"))
+/// `atoms serve` as a separate process sharing `redis_url`, and its base URL.
+fn serve_process(redis_url: &str) -> (support::Process, String) {
+    let server = support::atoms_serve(&[], &[("REDIS_URL", redis_url)]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    (server, base)
 }
 
 #[tokio::test]
@@ -310,7 +300,7 @@ async fn sessions_cross_process_boundaries_through_redis() {
     let redis = support::start_redis();
     let url = support::redis_url(&redis);
     let (mut first, first_url) = serve_process(&url);
-    let (mut second, second_url) = serve_process(&url);
+    let (_second, second_url) = serve_process(&url);
 
     let session = initialize(&first_url).await;
     let on_second = call(&second_url, &session, 2, "tools/list").await;
@@ -322,14 +312,9 @@ async fn sessions_cross_process_boundaries_through_redis() {
 
     // A session survives a restart of the process that created it.
     let session = initialize(&first_url).await;
-    let _ = first.kill();
-    let _ = first.wait();
-    let (mut restarted, restarted_url) = serve_process(&url);
+    first.kill();
+    let (_restarted, restarted_url) = serve_process(&url);
     assert_eq!(call(&restarted_url, &session, 4, "ping").await.status, StatusCode::OK);
-    for child in [&mut second, &mut restarted] {
-        let _ = child.kill();
-        let _ = child.wait();
-    }
 }
 
 fn stateless(method: &str, id: Value) -> String {

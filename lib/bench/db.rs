@@ -83,6 +83,28 @@ pub async fn run(admin_url: &Secret, entities: usize, searches: usize) -> Result
     })
 }
 
+/// Runs the benchmark on the server of `database_url`, or on a throwaway local cluster (started
+/// in a temporary directory, stopped and removed afterwards) when none is given.
+pub async fn run_standalone(
+    database_url: Option<String>,
+    entities: usize,
+    searches: usize,
+) -> Result<DbBenchReport, String> {
+    if let Some(url) = database_url {
+        return run(&Secret::new(url), entities, searches).await;
+    }
+    let scratch = std::env::temp_dir().join(format!("atoms-bench-{}", std::process::id()));
+    let dir = scratch.clone();
+    let cluster = tokio::task::spawn_blocking(move || crate::db::local::LocalPostgres::start(&dir))
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+    let report = run(&cluster.url("postgres"), entities, searches).await;
+    let _ = cluster.stop();
+    let _ = std::fs::remove_dir_all(&scratch);
+    report
+}
+
 fn swap_database(url: &str, database: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
     let base = base.rsplit_once('/').map_or(base, |(server, _)| server);

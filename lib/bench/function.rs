@@ -5,8 +5,10 @@
 //! loopback port; only loopback traffic is generated, bounded in count.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use super::ChildServer;
 
 /// Results of one benchmark run.
 #[derive(Debug, Clone)]
@@ -33,22 +35,11 @@ pub enum BenchError {
     Proc(std::io::Error),
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn free_port() -> Result<u16, BenchError> {
-    let listener =
-        std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| BenchError::Request(e.to_string()))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| BenchError::Request(e.to_string()))
+    super::free_port().map_err(|e| BenchError::Request(e.to_string()))
 }
 
-fn spawn(binary: &Path, port: u16) -> Result<Server, BenchError> {
+fn spawn(binary: &Path, port: u16) -> Result<ChildServer, BenchError> {
     Command::new(binary)
         .env_clear()
         .env("VERCEL_DEV_PORT", port.to_string())
@@ -57,7 +48,7 @@ fn spawn(binary: &Path, port: u16) -> Result<Server, BenchError> {
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .map(Server)
+        .map(ChildServer)
         .map_err(|e| BenchError::Spawn(binary.display().to_string(), e))
 }
 

@@ -7,11 +7,11 @@
 //! over M sequential requests on one connection. Only loopback traffic, bounded in count.
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{ms, quantile};
+use super::{ChildServer, ms, quantile};
 
 const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
@@ -28,20 +28,8 @@ pub struct McpBenchReport {
     pub initialize: Vec<Duration>,
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn free_port() -> Result<u16, String> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .map_err(|e| e.to_string())
+    super::free_port().map_err(|e| e.to_string())
 }
 
 async fn wait_ready(port: u16) -> Result<(), String> {
@@ -152,7 +140,7 @@ pub async fn run(
     sequential_n: usize,
 ) -> Result<McpBenchReport, String> {
     let port = free_port()?;
-    let server = Server(
+    let server = ChildServer(
         Command::new(atoms)
             .args(["serve", "--no-database", "--port", &port.to_string()])
             .env_clear()
@@ -176,7 +164,7 @@ pub async fn run(
     let body_file = std::env::temp_dir().join(format!("atoms-bench-body-{}", std::process::id()));
     std::fs::write(&body_file, &body).map_err(|e| e.to_string())?;
     let baseline_port = free_port()?;
-    let baseline = Server(
+    let baseline = ChildServer(
         Command::new(atoms)
             .args(["bench", "baseline-server", "--port", &baseline_port.to_string(), "--body"])
             .arg(&body_file)

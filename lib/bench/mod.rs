@@ -6,7 +6,23 @@ pub mod db;
 pub mod function;
 pub mod mcp;
 
+use std::process::Child;
 use std::time::Duration;
+
+/// A server process under measurement, killed (and reaped) when dropped.
+pub(crate) struct ChildServer(pub(crate) Child);
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A free loopback port (the OS picks it; it is released at once).
+pub(crate) fn free_port() -> std::io::Result<u16> {
+    std::net::TcpListener::bind("127.0.0.1:0")?.local_addr().map(|a| a.port())
+}
 
 /// The `q`-quantile (0.0–1.0) of sorted `samples`.
 pub fn quantile(sorted: &[Duration], q: f64) -> Duration {

@@ -23,11 +23,16 @@ pub fn mint(claims: &Value, secret: &Secret, now_unix: u64) -> String {
     format!("{signing_input}.{signature}")
 }
 
-/// HMAC-SHA256 of `input`.
+/// HMAC-SHA256 of `input` with the JWT secret.
 pub fn sign(input: &[u8], secret: &Secret) -> Vec<u8> {
+    hmac_sha256(secret.expose().as_bytes(), input)
+}
+
+/// HMAC-SHA256 of `input` under `key`.
+pub fn hmac_sha256(key: &[u8], input: &[u8]) -> Vec<u8> {
     // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
     mac.update(input);
     mac.finalize().into_bytes().to_vec()
 }

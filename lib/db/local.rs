@@ -53,15 +53,19 @@ pub fn find_bin_dir() -> Option<PathBuf> {
     versioned.pop().or(on_path)
 }
 
-/// `(uid, gid)` to run the server as: ours, or `postgres`'s when we are root.
-fn server_user() -> Result<Option<(u32, u32)>, LocalDbError> {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let is_root = status
+/// True when this process runs as root (Postgres refuses to, so the server runs as `postgres`).
+pub fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
         .lines()
         .find_map(|l| l.strip_prefix("Uid:"))
         .and_then(|v| v.split_whitespace().next())
-        .is_some_and(|uid| uid == "0");
-    if !is_root {
+        .is_some_and(|uid| uid == "0")
+}
+
+/// `(uid, gid)` to run the server as: ours, or `postgres`'s when we are root.
+fn server_user() -> Result<Option<(u32, u32)>, LocalDbError> {
+    if !running_as_root() {
         return Ok(None);
     }
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();

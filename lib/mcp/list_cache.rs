@@ -57,6 +57,11 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 impl ListCache {
+    /// True for the methods this cache may answer.
+    pub fn caches(method: &str) -> bool {
+        METHODS.contains(&method)
+    }
+
     /// `Some` when `headers` + `body` are a plain stateless list call this cache may answer.
     pub fn eligible(&self, headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<Eligible> {
         if headers.contains_key("mcp-session-id")

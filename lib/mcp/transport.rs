@@ -56,11 +56,14 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
             return jsonrpc::payload_too_large();
         };
-        match classify(&bytes) {
-            Ok(initialize) => is_initialize = initialize,
+        let kind = match classify(&bytes) {
+            Ok(kind) => kind,
             Err(response) => return *response,
+        };
+        is_initialize = kind == Kind::Initialize;
+        if kind == Kind::List {
+            cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
         }
-        cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
         if let Some(request) = &cacheable
             && let Some(answer) = guard.lists.answer(request)
         {
@@ -123,8 +126,17 @@ struct Envelope<'a> {
     error: Option<serde::de::IgnoredAny>,
 }
 
-/// Ok(true) for an `initialize` request, Ok(false) for any other single JSON-RPC message.
-fn classify(bytes: &Bytes) -> Result<bool, Box<Response>> {
+/// What a well-formed single JSON-RPC message is, as far as the guard cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Initialize,
+    /// A list method the list cache may answer.
+    List,
+    Other,
+}
+
+/// Classifies a single JSON-RPC message, or answers why the body is not one.
+fn classify(bytes: &Bytes) -> Result<Kind, Box<Response>> {
     let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
         Ok(envelope) => envelope,
         // Not an object: tell malformed JSON (-32700) from well-formed non-messages (-32600).
@@ -146,7 +158,11 @@ fn classify(bytes: &Bytes) -> Result<bool, Box<Response>> {
     if envelope.method.is_none() && envelope.result.is_none() && envelope.error.is_none() {
         return Err(Box::new(jsonrpc::invalid_request("Invalid Request: no method")));
     }
-    Ok(envelope.method.as_deref() == Some("initialize"))
+    Ok(match envelope.method.as_deref() {
+        Some("initialize") => Kind::Initialize,
+        Some(method) if ListCache::caches(method) => Kind::List,
+        _ => Kind::Other,
+    })
 }
 
 /// Rewrites rmcp's plain-text error responses as JSON-RPC error bodies, keeping the status.

@@ -95,6 +95,25 @@ pub fn redis_url(redis: &Process) -> String {
     format!("redis://127.0.0.1:{}", redis.port)
 }
 
+/// `atoms serve --no-database` plus `extra` arguments, as its own process on a free loopback
+/// port with only `env` in its environment.
+pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
+    let dir = TempDir::new("serve");
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
+        .args(["serve", "--no-database", "--port", &port.to_string()])
+        .args(extra)
+        .env_clear()
+        .envs(env.iter().copied())
+        .current_dir(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start atoms serve");
+    wait_for_port(port, "atoms serve", &mut child);
+    Process { child, port, _dir: dir }
+}
+
 pub const UPSTASH_TOKEN: &str = "test-upstash-token";
 
 /// `@humanwhocodes/upstash-redis-server` (a third-party implementation of Upstash's REST

@@ -56,7 +56,8 @@ fn start_local() -> url_parts::Parts {
         pg_ctl = cluster.bin_dir.join("pg_ctl").display(),
         dir = cluster.data_dir.display()
     );
-    let as_postgres = if is_root() { format!("runuser -u postgres -- {stop}") } else { stop };
+    let as_postgres =
+        if atoms::db::local::running_as_root() { format!("runuser -u postgres -- {stop}") } else { stop };
     let watchdog = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 0.5; done; {as_postgres}; rm -rf {dir}",
         pid = std::process::id(),
@@ -72,15 +73,6 @@ fn start_local() -> url_parts::Parts {
         .expect("start the Postgres watchdog");
     assert!(status.success(), "the Postgres watchdog did not start");
     url_parts::Parts::parse(cluster.url("postgres").expose())
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|v| v.split_whitespace().next())
-        .is_some_and(|uid| uid == "0")
 }
 
 fn server() -> &'static Server {

@@ -7,11 +7,9 @@ use std::sync::LazyLock;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use hmac::{Hmac, Mac};
 use rmcp::ErrorData as McpError;
 use rmcp::model::{CallToolResponse, GetPromptResponse, InputRequiredResult};
 use serde_json::{Value, json};
-use sha2::Sha256;
 
 use super::{decode, result};
 
@@ -25,11 +23,7 @@ static STATE_KEY: LazyLock<[u8; 32]> = LazyLock::new(|| {
 });
 
 fn mac(payload: &str) -> String {
-    // HMAC accepts any key length.
-    let mut mac = Hmac::<Sha256>::new_from_slice(STATE_KEY.as_slice())
-        .unwrap_or_else(|_| unreachable!("any key length"));
-    mac.update(payload.as_bytes());
-    URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    URL_SAFE_NO_PAD.encode(crate::db::jwt::hmac_sha256(STATE_KEY.as_slice(), payload.as_bytes()))
 }
 
 /// `payload` as integrity-protected request state.
