@@ -91,7 +91,7 @@ impl Env {
     /// Makes `member` (who must have signed in) a member of `workspace` with `role`.
     async fn add_member(&self, owner: &Identity, workspace: &str, member: &Identity, role: &str) {
         self.ok(member, "atoms_user_me", json!({})).await; // signs in
-        let args = json!({"workspace_id": workspace, "user": member.subject, "role": role});
+        let args = json!({"workspace_id": workspace, "user_id": member.subject, "role": role});
         self.ok(owner, "atoms_workspace_member_set", args).await;
     }
 
@@ -207,11 +207,15 @@ async fn viewers_read_but_cannot_write(env: Env) {
     // An editor writes, but cannot delete the workspace or manage members.
     env.ok(&env.carol, "atoms_entity_update", json!({"id": entity, "name": "Spec v2"})).await;
     assert_code(&env.err(&env.carol, "atoms_workspace_delete", json!({"id": ws})).await, "permission_denied");
-    let promote = json!({"workspace_id": ws, "user": env.bob.subject, "role": "owner"});
+    let promote = json!({"workspace_id": ws, "user_id": env.bob.subject, "role": "owner"});
     assert_code(&env.err(&env.carol, "atoms_workspace_member_set", promote).await, "permission_denied");
     // Removing a member takes their access away.
-    env.ok(&env.alice, "atoms_workspace_member_remove", json!({"workspace_id": ws, "user": env.bob.subject}))
-        .await;
+    env.ok(
+        &env.alice,
+        "atoms_workspace_member_remove",
+        json!({"workspace_id": ws, "user_id": env.bob.subject}),
+    )
+    .await;
     assert_code(&env.err(&env.bob, "atoms_entity_get", json!({"id": entity})).await, "not_found");
 }
 
@@ -710,7 +714,7 @@ async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
         ("atoms_workspace_info", json!({"id": ws}), "id", false),
         (
             "atoms_workspace_member_set",
-            json!({"workspace_id": ws, "user": env.carol.subject, "role": "viewer"}),
+            json!({"workspace_id": ws, "user_id": env.carol.subject, "role": "viewer"}),
             "workspace_id",
             true,
         ),

@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("20261122000700_relationships"),
     migration!("20261122000800_workflows"),
     migration!("20261122000900_queries"),
+    migration!("20261129000100_api_roles"),
+    migration!("20261129000200_integrity"),
+    migration!("20261129000300_identity_and_membership"),
+    migration!("20261129000400_bounded_operations"),
+    migration!("20261129000500_policies_and_grants"),
 ];
 
 /// An arbitrary constant naming the migration lock.

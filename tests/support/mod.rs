@@ -8,6 +8,7 @@
 
 pub mod postgres;
 pub mod postgrest;
+pub mod sql;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;

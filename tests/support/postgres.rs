@@ -130,3 +130,12 @@ pub async fn empty_database() -> Secret {
     atoms::db::ensure_database(&Secret::new(server.admin.database("postgres")), &name).await.expect("create");
     Secret::new(server.admin.database(&name))
 }
+
+/// `url` (a test database URL) for another login role and database, e.g. a plain owner role.
+pub fn url_as(url: &Secret, user: &str, password: &str, database: &str) -> Secret {
+    let parts = url_parts::Parts::parse(url.expose());
+    let (scheme, rest) = parts.base.split_once("://").expect("a postgres:// URL");
+    let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    let base = url_parts::Parts { base: format!("{scheme}://{user}:{password}@{host}"), query: parts.query };
+    Secret::new(base.database(database))
+}
