@@ -93,7 +93,7 @@ as $$
 declare
   -- SECURITY DEFINER helpers owned by atoms_lookup (membership reads without policy recursion).
   lookup_helpers constant text[] := array['current_user_id', 'member_role', 'caller_workspaces',
-    'can_bootstrap', 'user_id_of', 'users_with_email', 'provision_user'];
+    'can_bootstrap', 'user_id_of', 'users_with_email', 'provision_user', 'require_an_owner'];
   -- Helpers that policies of `authenticated` call (directly or through caller_sub).
   policy_helpers constant text[] := array['caller_workspaces', 'current_user_id', 'caller_sub', 'claims'];
   -- Per-row JSON builders: no SET clause, so the planner inlines them.

@@ -166,7 +166,8 @@ as $$
   select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('atoms_members:' || workspace::text, 0))
 $$;
 
--- Fails unless the workspace still has an owner (checked after a change, before commit).
+-- Fails unless the workspace still has an owner (checked after a change, before commit; as
+-- atoms_lookup, which sees every membership even after the caller left).
 create function atoms_private.require_an_owner(workspace uuid, action text) returns void
   language plpgsql
 as $$

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 pub struct Session {
     client: tokio_postgres::Client,
     /// Inside `begin`: statements run in savepoints so a refusal keeps the transaction usable.
-    in_transaction: std::cell::Cell<bool>,
+    in_transaction: std::sync::atomic::AtomicBool,
 }
 
 fn sqlstate(error: &tokio_postgres::Error) -> String {
@@ -24,13 +24,13 @@ impl Session {
         let (client, connection) =
             tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to the test database");
         tokio::spawn(connection);
-        Self { client, in_transaction: std::cell::Cell::new(false) }
+        Self { client, in_transaction: std::sync::atomic::AtomicBool::new(false) }
     }
 
     /// Begins a transaction as `role`, with `sub` (empty: none) as the caller's subject.
     pub async fn begin(&self, role: &str, sub: &str) {
         self.client.batch_execute(&format!("begin; set local role {role}")).await.expect("begin as role");
-        self.in_transaction.set(true);
+        self.in_transaction.store(true, std::sync::atomic::Ordering::Relaxed);
         let claims = if sub.is_empty() { json!({"role": role}) } else { json!({"sub": sub, "role": role}) };
         self.client
             .execute("select set_config('request.jwt.claims', $1, true)", &[&claims.to_string()])
@@ -45,12 +45,12 @@ impl Session {
 
     pub async fn commit(&self) {
         self.client.batch_execute("commit").await.expect("commit");
-        self.in_transaction.set(false);
+        self.in_transaction.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub async fn rollback(&self) {
         self.client.batch_execute("rollback").await.expect("rollback");
-        self.in_transaction.set(false);
+        self.in_transaction.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs a statement inside a savepoint (so a refusal does not end the transaction); returns
@@ -64,7 +64,7 @@ impl Session {
         &self,
         statement: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, String> {
-        let guarded = self.in_transaction.get();
+        let guarded = self.in_transaction.load(std::sync::atomic::Ordering::Relaxed);
         if guarded {
             self.client.batch_execute("savepoint attempt").await.expect("savepoint");
         }
