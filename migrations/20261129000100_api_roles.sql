@@ -101,7 +101,7 @@ declare
     'workflow_json', 'run_json'];
   -- Functions that use pg_trgm operators, wherever the extension lives (public here,
   -- `extensions` on Supabase); nobody but the migration role may create objects there.
-  trigram_users constant text[] := array['atoms_entity_search'];
+  trigram_users constant text[] := array['atoms_entity_search', 'nearest_names'];
   trigram_schema text := (select n.nspname from pg_catalog.pg_extension x
                           join pg_catalog.pg_namespace n on n.oid = x.extnamespace
                           where x.extname = 'pg_trgm');
@@ -138,6 +138,8 @@ begin
       execute format('alter routine %s security invoker', f.signature);
       if f.name = any (inlined) then
         execute format('alter routine %s reset search_path', f.signature);
+      elsif f.name = any (trigram_users) then
+        execute format('alter routine %s set search_path = pg_catalog, %I, pg_temp', f.signature, trigram_schema);
       else
         execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       end if;

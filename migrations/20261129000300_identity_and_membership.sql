@@ -6,7 +6,7 @@
 create or replace function atoms_private.current_user_id() returns uuid
   language sql stable
 as $$
-  select u.id from public.atoms_users u where u.external_id = atoms_private.caller_sub()
+  select u.id from public.atoms_users u where u.external_id = (select atoms_private.caller_sub())
 $$;
 
 -- The caller's role in a live workspace, or null (not a member, deleted, or absent). (atoms_lookup)

@@ -25,10 +25,10 @@ $$;
 
 -- Users: yourself (callers); yourself and the people you share a workspace with (functions).
 create policy users_read_self on public.atoms_users for select to authenticated
-  using (external_id = atoms_private.caller_sub());
+  using (external_id = (select atoms_private.caller_sub()));
 create policy users_read on public.atoms_users for select to atoms_api
   using (
-    external_id = atoms_private.caller_sub()
+    external_id = (select atoms_private.caller_sub())
     or exists (
       select 1 from public.atoms_workspace_members theirs
       where theirs.user_id = atoms_users.id
@@ -36,10 +36,10 @@ create policy users_read on public.atoms_users for select to atoms_api
     )
   );
 create policy users_sign_up on public.atoms_users for insert to atoms_api
-  with check (external_id = atoms_private.caller_sub());
+  with check (external_id = (select atoms_private.caller_sub()));
 create policy users_update_self on public.atoms_users for update to atoms_api
-  using (external_id = atoms_private.caller_sub())
-  with check (external_id = atoms_private.caller_sub());
+  using (external_id = (select atoms_private.caller_sub()))
+  with check (external_id = (select atoms_private.caller_sub()));
 create policy users_lookup on public.atoms_users for select to atoms_lookup using (true);
 create policy users_provision on public.atoms_users for insert to atoms_lookup
   with check (email is null and display_name is null);

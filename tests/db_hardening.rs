@@ -434,9 +434,18 @@ async fn reading_a_hub_entity_is_bounded_and_counts_the_rest() {
     let read = env.ok("alice", "atoms_entity_get", json!({"id": hub, "include_relationships": true})).await;
     let relationships = &read["relationships"];
     assert_eq!(relationships["outgoing"].as_array().map(Vec::len), Some(50));
-    assert_eq!(relationships["outgoing_count"], 60);
-    assert_eq!(relationships["incoming_count"], 0);
-    assert_eq!(relationships["truncated"], true);
+    assert_eq!(relationships["incoming"], json!([]));
+    assert_eq!(relationships["incoming_next_cursor"], Value::Null);
+    // The cursor continues with atoms_relationship_list: the other 10 edges.
+    let rest = env
+        .ok(
+            "alice",
+            "atoms_relationship_list",
+            json!({"entity_id": hub, "direction": "out", "cursor": relationships["outgoing_next_cursor"]}),
+        )
+        .await;
+    assert_eq!(rest["items"].as_array().map(Vec::len), Some(10));
+    assert_eq!(rest["next_cursor"], Value::Null);
 
     // Paging the edges in both directions visits each once.
     let mut cursor = Value::Null;
