@@ -102,6 +102,13 @@ enum BenchTarget {
         /// A server to use (any database URL on it); default: a throwaway local cluster.
         #[arg(long)]
         database_url: Option<String>,
+        /// Instead: the fleet data set (200 x 1,000 entities, a 50,000-edge hub), each bounded
+        /// operation timed `--calls` times.
+        #[arg(long)]
+        fleet: bool,
+        /// Calls per operation with `--fleet`.
+        #[arg(long, default_value_t = 50)]
+        calls: usize,
     },
 }
 
@@ -127,9 +134,14 @@ fn main() -> ExitCode {
                 report.map(|r| r.render(&binary)).map_err(|e| e.to_string())
             })
         }
-        Command::Bench { target: BenchTarget::Db { entities, searches, database_url } } => run(async move {
-            atoms::bench::db::run_standalone(database_url, entities, searches).await.map(|r| r.render())
-        }),
+        Command::Bench { target: BenchTarget::Db { fleet: true, calls, database_url, .. } } => {
+            run(atoms::bench::db::run_fleet_standalone(database_url, calls))
+        }
+        Command::Bench { target: BenchTarget::Db { entities, searches, database_url, .. } } => {
+            run(async move {
+                atoms::bench::db::run_standalone(database_url, entities, searches).await.map(|r| r.render())
+            })
+        }
         Command::Bench { target: BenchTarget::Mcp { connections, requests, sequential } } => {
             run(async move {
                 let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;

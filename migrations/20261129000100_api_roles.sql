@@ -9,10 +9,15 @@
 --     superuser, has NOBYPASSRLS, and the tables FORCE row-level security, so the policies written
 --     for atoms_api still hold inside the functions (RLS stays the last line of defence).
 --   * `atoms_lookup` owns the few SECURITY DEFINER helpers that policies and functions use to
---     read memberships (caller_workspaces, member_role, ...). It may read users, workspaces and
---     memberships (its own permissive policies) and provision a bare user row; nothing else. The
---     helpers run as atoms_lookup, so policies never recurse into themselves, whatever role owns
---     the tables (superuser, Supabase's postgres, or a plain RDS owner).
+--     read memberships (caller_workspaces, member_role, ...) and the two search helpers. It may
+--     read users, workspaces, memberships and entities (its own permissive policies) and
+--     provision a bare user row; nothing else. The membership helpers run as atoms_lookup, so
+--     policies never recurse into themselves, whatever role owns the tables (superuser,
+--     Supabase's postgres, or a plain RDS owner). The search helpers return ids of one workspace
+--     that the calling function has already checked, and the function re-reads those rows under
+--     its own policies: they exist because under row-level security a non-leakproof operator
+--     (`@@`, `<%`) can never be an index condition, so full-text and trigram indexes would
+--     otherwise go unused.
 --   * Identity is the `sub` claim of the `request.jwt.claims` setting (what PostgREST sets and
 --     Supabase's auth.jwt() reads), via atoms_private.caller_sub(); never auth.uid().
 --   * Every function runs with `search_path = pg_catalog, pg_temp` (pg_temp last, so a temporary
@@ -93,7 +98,8 @@ as $$
 declare
   -- SECURITY DEFINER helpers owned by atoms_lookup (membership reads without policy recursion).
   lookup_helpers constant text[] := array['current_user_id', 'member_role', 'caller_workspaces',
-    'can_bootstrap', 'user_id_of', 'users_with_email', 'provision_user', 'require_an_owner'];
+    'can_bootstrap', 'user_id_of', 'users_with_email', 'provision_user', 'require_an_owner',
+    'fulltext_hits', 'nearest_names'];
   -- Helpers that policies of `authenticated` call (directly or through caller_sub).
   policy_helpers constant text[] := array['caller_workspaces', 'current_user_id', 'caller_sub', 'claims'];
   -- Per-row JSON builders: no SET clause, so the planner inlines them.
@@ -101,7 +107,7 @@ declare
     'workflow_json', 'run_json'];
   -- Functions that use pg_trgm operators, wherever the extension lives (public here,
   -- `extensions` on Supabase); nobody but the migration role may create objects there.
-  trigram_users constant text[] := array['atoms_entity_search', 'nearest_names'];
+  trigram_users constant text[] := array['nearest_names'];
   trigram_schema text := (select n.nspname from pg_catalog.pg_extension x
                           join pg_catalog.pg_namespace n on n.oid = x.extnamespace
                           where x.extname = 'pg_trgm');
@@ -120,16 +126,16 @@ begin
     elsif f.schema = 'public' then
       execute format('alter routine %s owner to atoms_api', f.signature);
       execute format('alter routine %s security definer', f.signature);
+      execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
+      execute format('grant execute on routine %s to authenticated, service_role', f.signature);
+    elsif f.name = any (lookup_helpers) then
+      execute format('alter routine %s owner to atoms_lookup', f.signature);
+      execute format('alter routine %s security definer', f.signature);
       if f.name = any (trigram_users) then
         execute format('alter routine %s set search_path = pg_catalog, %I, pg_temp', f.signature, trigram_schema);
       else
         execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       end if;
-      execute format('grant execute on routine %s to authenticated, service_role', f.signature);
-    elsif f.name = any (lookup_helpers) then
-      execute format('alter routine %s owner to atoms_lookup', f.signature);
-      execute format('alter routine %s security definer', f.signature);
-      execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       execute format('grant execute on routine %s to atoms_api', f.signature);
       if f.name = any (policy_helpers) then
         execute format('grant execute on routine %s to authenticated', f.signature);
@@ -138,8 +144,6 @@ begin
       execute format('alter routine %s security invoker', f.signature);
       if f.name = any (inlined) then
         execute format('alter routine %s reset search_path', f.signature);
-      elsif f.name = any (trigram_users) then
-        execute format('alter routine %s set search_path = pg_catalog, %I, pg_temp', f.signature, trigram_schema);
       else
         execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       end if;
@@ -149,13 +153,13 @@ begin
       end if;
     end if;
   end loop;
-  -- The search functions (run as atoms_api) call pg_trgm's functions and operators.
+  -- The trigram search helper (run as atoms_lookup) calls pg_trgm's functions and operators.
   for f in
     select p.oid::regprocedure as signature from pg_catalog.pg_proc p
     join pg_catalog.pg_depend d on d.classid = 'pg_catalog.pg_proc'::regclass and d.objid = p.oid and d.deptype = 'e'
     join pg_catalog.pg_extension x on x.oid = d.refobjid and x.extname = 'pg_trgm'
   loop
-    execute format('grant execute on routine %s to atoms_api', f.signature);
+    execute format('grant execute on routine %s to atoms_lookup', f.signature);
   end loop;
   revoke create on schema public, atoms_private from atoms_api, atoms_lookup;
 end

@@ -37,14 +37,21 @@ create function atoms_private.edge_page(entity uuid, outgoing boolean, lim integ
 as $$
   select coalesce(jsonb_agg(jsonb_build_object(
            'id', x.id, 'type', x.type, 'metadata', x.metadata, 'created_at', x.created_at,
-           'entity', jsonb_build_object('id', o.id, 'type', o.type, 'name', o.name))
+           'entity', x.other_entity)
          order by x.created_at, x.id), '[]')
-  from (select r.* from public.atoms_relationships r
-        where r.deleted_at is null
-          and (case when outgoing then r.source_id else r.target_id end) = entity
-        order by r.created_at, r.id limit lim) x
-  join public.atoms_entities o
-    on o.id = case when outgoing then x.target_id else x.source_id end and o.deleted_at is null
+  from (
+    -- The other end by primary key, row by row (a join would be planned for a guessed page size).
+    select y.*, (select jsonb_build_object('id', o.id, 'type', o.type, 'name', o.name)
+                 from public.atoms_entities o where o.id = y.other and o.deleted_at is null) as other_entity
+    from ((select r.id, r.type, r.metadata, r.created_at, r.target_id as other from public.atoms_relationships r
+           where outgoing and r.source_id = entity and r.deleted_at is null
+           order by r.created_at, r.id limit lim)
+          union all
+          (select r.id, r.type, r.metadata, r.created_at, r.source_id from public.atoms_relationships r
+           where not outgoing and r.target_id = entity and r.deleted_at is null
+           order by r.created_at, r.id limit lim)) y
+  ) x
+  where x.other_entity is not null
 $$;
 
 -- { id, include_relationships? } -> entity (+ relationships: { outgoing, incoming: the first 50
@@ -150,16 +157,26 @@ begin
 end
 $$;
 
--- The `lim` names nearest to `q` (trigram word similarity) among a workspace's live entities,
--- walked in distance order on the (workspace, name) GiST index. Sorting is disabled for this one
--- query: the row-level security qual (`workspace_id = any(<caller's workspaces>)`) multiplies
--- with `workspace_id = ws` in the planner's estimate, which then expects a handful of rows and
--- prefers sorting a btree range (51,000 rows in a large workspace: ~400 ms) over the ordered
--- KNN scan (~30 ms).
+-- Search helpers, run as atoms_lookup (see part 1): the best `lim` hits of one workspace, which
+-- the calling function has checked and whose rows it re-reads under its own policies. Without
+-- row-level security on this query, the GIN index serves `@@` and the (workspace, name) GiST
+-- index serves `<%` with its KNN order.
+create function atoms_private.fulltext_hits(ws uuid, tsq tsquery, kind text, lim integer)
+  returns table (id uuid, score real)
+  language sql stable
+as $$
+  select e.id, ts_rank_cd(e.search, tsq)
+  from public.atoms_entities e
+  where e.workspace_id = ws and e.deleted_at is null
+    and (kind is null or e.type = kind)
+    and e.search @@ tsq
+  order by 2 desc, e.id
+  limit lim
+$$;
+
 create function atoms_private.nearest_names(ws uuid, q text, kind text, lim integer)
   returns table (id uuid, score real)
   language sql stable
-  set enable_sort = off
 as $$
   select e.id, word_similarity(q, e.name)
   from public.atoms_entities e
@@ -171,8 +188,9 @@ as $$
 $$;
 
 -- { workspace_id, query, type?, limit? } -> { items: [entity + score, snippet, match] }
--- Ranked full-text search; when it finds nothing, the nearest names by trigram similarity
--- (KNN on the (workspace, name) GiST index) catch typos.
+-- Ranked full-text search (GIN); when it finds nothing, the nearest names by trigram similarity
+-- (KNN on the (workspace, name) GiST index) catch typos. Hits come from the search helpers and
+-- are re-read here under the caller's policies.
 create or replace function public.atoms_entity_search(args jsonb) returns jsonb
   language plpgsql stable
 as $$
@@ -192,15 +210,7 @@ begin
                (select string_agg(value, ' ') from jsonb_each_text(e.metadata)), ''),
              tsq, 'StartSel=<mark>, StopSel=</mark>, MaxWords=24, MinWords=6, MaxFragments=2'))
          order by hit.score desc, hit.id), '[]') into items
-  from (
-    select e.id, ts_rank_cd(e.search, tsq) as score
-    from public.atoms_entities e
-    where e.workspace_id = ws_id and e.deleted_at is null
-      and (kind is null or e.type = kind)
-      and e.search @@ tsq
-    order by 2 desc, e.id
-    limit lim
-  ) hit
+  from atoms_private.fulltext_hits(ws_id, tsq, kind, lim) hit
   join public.atoms_entities e on e.id = hit.id;
   if jsonb_array_length(items) = 0 then
     select coalesce(jsonb_agg(atoms_private.entity_json(e) || jsonb_build_object(

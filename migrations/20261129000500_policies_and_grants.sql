@@ -5,7 +5,16 @@
 --   atoms_api      the functions' owner: reads as the caller may, writes as the domain rules
 --                  allow (editors write content, owners manage members and delete workspaces,
 --                  anyone may leave); audit rows and runs are only ever inserted.
---   atoms_lookup   reads users, workspaces and memberships; provisions bare user rows.
+--
+-- The same membership test is written two ways. For `authenticated` (direct table reads) it is
+-- `workspace_id = any(<caller's workspaces>)`, which an index on workspace_id can serve. For
+-- atoms_api it is `array_position(<caller's workspaces>, workspace_id) is not null`: the
+-- functions always narrow by workspace or id themselves, and this form is a plain filter the
+-- planner estimates as passing nearly every row. (The `= any` form multiplies with the function's
+-- own `workspace_id = $1` in the planner's estimate, which then expects a handful of rows and picks
+-- plans that read a whole large workspace: 150-650 ms reads of a 50,000-edge hub.)
+--   atoms_lookup   reads users, workspaces, memberships and entities (for its helpers only);
+--                  provisions bare user rows.
 --   service_role   unchanged: BYPASSRLS and every privilege (Supabase's service key).
 --   anon           nothing.
 
@@ -32,7 +41,7 @@ create policy users_read on public.atoms_users for select to atoms_api
     or exists (
       select 1 from public.atoms_workspace_members theirs
       where theirs.user_id = atoms_users.id
-        and theirs.workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[])
+        and array_position((select atoms_private.caller_workspaces('viewer')), theirs.workspace_id) is not null
     )
   );
 create policy users_sign_up on public.atoms_users for insert to atoms_api
@@ -45,63 +54,76 @@ create policy users_provision on public.atoms_users for insert to atoms_lookup
   with check (email is null and display_name is null);
 
 -- Workspaces: members read live ones; the creator inserts; owners and editors update.
-create policy workspaces_read on public.atoms_workspaces for select to authenticated, atoms_api
+create policy workspaces_read on public.atoms_workspaces for select to authenticated
   using (id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy workspaces_read_api on public.atoms_workspaces for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), id) is not null);
 create policy workspaces_create on public.atoms_workspaces for insert to atoms_api
   with check (created_by = atoms_private.current_user_id());
 create policy workspaces_update on public.atoms_workspaces for update to atoms_api
-  using (deleted_at is null and id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
-  with check (id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  using (deleted_at is null and array_position((select atoms_private.caller_workspaces('editor')), id) is not null)
+  with check (array_position((select atoms_private.caller_workspaces('editor')), id) is not null);
 create policy workspaces_lookup on public.atoms_workspaces for select to atoms_lookup using (true);
 
 -- Members: visible to fellow members; owners manage; the creator adds the first owner; anyone
 -- may remove their own membership (leave).
-create policy members_read on public.atoms_workspace_members for select to authenticated, atoms_api
+create policy members_read on public.atoms_workspace_members for select to authenticated
   using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy members_read_api on public.atoms_workspace_members for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), workspace_id) is not null);
 create policy members_add on public.atoms_workspace_members for insert to atoms_api
   with check (
-    workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[])
+    array_position((select atoms_private.caller_workspaces('owner')), workspace_id) is not null
     or (role = 'owner' and user_id = atoms_private.current_user_id()
         and atoms_private.can_bootstrap(workspace_id))
   );
 create policy members_change on public.atoms_workspace_members for update to atoms_api
-  using (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[]))
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[]));
+  using (array_position((select atoms_private.caller_workspaces('owner')), workspace_id) is not null)
+  with check (array_position((select atoms_private.caller_workspaces('owner')), workspace_id) is not null);
 create policy members_remove on public.atoms_workspace_members for delete to atoms_api
-  using (workspace_id = any ((select atoms_private.caller_workspaces('owner'))::uuid[])
+  using (array_position((select atoms_private.caller_workspaces('owner')), workspace_id) is not null
          or user_id = atoms_private.current_user_id());
 create policy members_lookup on public.atoms_workspace_members for select to atoms_lookup using (true);
 
 -- Entities, relationships, workflows: members read; owners and editors write live rows.
-create policy entities_read on public.atoms_entities for select to authenticated, atoms_api
+create policy entities_read on public.atoms_entities for select to authenticated
   using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy entities_read_api on public.atoms_entities for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), workspace_id) is not null);
 create policy entities_create on public.atoms_entities for insert to atoms_api
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
+create policy entities_lookup on public.atoms_entities for select to atoms_lookup using (true);
 create policy entities_update on public.atoms_entities for update to atoms_api
-  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  using (deleted_at is null and array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null)
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
 
-create policy relationships_read on public.atoms_relationships for select to authenticated, atoms_api
+create policy relationships_read on public.atoms_relationships for select to authenticated
   using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy relationships_read_api on public.atoms_relationships for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), workspace_id) is not null);
 create policy relationships_create on public.atoms_relationships for insert to atoms_api
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
 create policy relationships_update on public.atoms_relationships for update to atoms_api
-  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  using (deleted_at is null and array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null)
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
 
-create policy workflows_read on public.atoms_workflows for select to authenticated, atoms_api
+create policy workflows_read on public.atoms_workflows for select to authenticated
   using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy workflows_read_api on public.atoms_workflows for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), workspace_id) is not null);
 create policy workflows_create on public.atoms_workflows for insert to atoms_api
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
 create policy workflows_update on public.atoms_workflows for update to atoms_api
-  using (deleted_at is null and workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]))
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[]));
+  using (deleted_at is null and array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null)
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null);
 
 -- Runs: members read; editors execute (runs are never updated).
-create policy runs_read on public.atoms_workflow_runs for select to authenticated, atoms_api
+create policy runs_read on public.atoms_workflow_runs for select to authenticated
   using (workspace_id = any ((select atoms_private.caller_workspaces('viewer'))::uuid[]));
+create policy runs_read_api on public.atoms_workflow_runs for select to atoms_api
+  using (array_position((select atoms_private.caller_workspaces('viewer')), workspace_id) is not null);
 create policy runs_record on public.atoms_workflow_runs for insert to atoms_api
-  with check (workspace_id = any ((select atoms_private.caller_workspaces('editor'))::uuid[])
+  with check (array_position((select atoms_private.caller_workspaces('editor')), workspace_id) is not null
               and started_by = atoms_private.current_user_id());
 
 -- Audit: members read their workspace's trail and everyone their own actions; the functions
@@ -131,7 +153,8 @@ grant select, insert, update on
   to atoms_api;
 grant delete on public.atoms_workspace_members to atoms_api;
 grant select, insert on public.atoms_workflow_runs, public.atoms_audit_log to atoms_api;
-grant select on public.atoms_users, public.atoms_workspaces, public.atoms_workspace_members to atoms_lookup;
+grant select on public.atoms_users, public.atoms_workspaces, public.atoms_workspace_members,
+  public.atoms_entities to atoms_lookup;
 grant insert on public.atoms_users to atoms_lookup;
 revoke all on sequence public.atoms_audit_log_id_seq from public, anon, authenticated;
 grant usage on sequence public.atoms_audit_log_id_seq to atoms_api;

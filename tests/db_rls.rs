@@ -186,6 +186,9 @@ async fn private_helpers_are_closed_to_api_roles() {
         "atoms_private.member_role(gen_random_uuid())",
         "atoms_private.require_user()",
         "atoms_private.audit(gen_random_uuid(), gen_random_uuid(), 'x', 'x', null)",
+        // The search helpers read entities unfiltered: only the functions may call them.
+        "(select count(*) from atoms_private.fulltext_hits(gen_random_uuid(), 'x'::tsquery, null, 10))",
+        "(select count(*) from atoms_private.nearest_names(gen_random_uuid(), 'x', null, 10))",
     ] {
         for role in ["authenticated", "anon"] {
             assert_eq!(

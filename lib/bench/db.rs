@@ -34,10 +34,7 @@ const WORDS: [&str; 16] = [
 /// Runs the benchmark against a fresh database on the server of `admin_url` (a URL to any
 /// database of that server, used to create the benchmark database).
 pub async fn run(admin_url: &Secret, entities: usize, searches: usize) -> Result<DbBenchReport, String> {
-    let name = format!("atoms_bench_{}", uuid::Uuid::new_v4().simple());
-    crate::db::ensure_database(admin_url, &name).await?;
-    let url = Secret::new(swap_database(admin_url.expose(), &name));
-    crate::db::migrate::migrate(&url).await.map_err(|e| e.to_string())?;
+    let (url, name) = fresh_database(admin_url).await?;
     let db = Db::direct(&url, &Config::embedded().database).map_err(|e| e.to_string())?;
     let who = Identity::new("user_01BENCH");
     let workspace =
@@ -90,8 +87,28 @@ pub async fn run_standalone(
     entities: usize,
     searches: usize,
 ) -> Result<DbBenchReport, String> {
+    on_server(database_url, |admin| async move { run(&admin, entities, searches).await }).await
+}
+
+/// `atoms bench db --fleet`: the fleet data set on a fresh database of that server
+/// ([`super::fleet`]), each operation timed `calls` times.
+pub async fn run_fleet_standalone(database_url: Option<String>, calls: usize) -> Result<String, String> {
+    on_server(database_url, |admin| async move {
+        let (url, _) = fresh_database(&admin).await?;
+        super::fleet::run(&url, calls).await.map(|report| report.render())
+    })
+    .await
+}
+
+/// Calls `bench` with an admin URL of the server of `database_url`, or of a throwaway local
+/// cluster (started in a temporary directory, stopped and removed afterwards).
+async fn on_server<T, F, Fut>(database_url: Option<String>, bench: F) -> Result<T, String>
+where
+    F: FnOnce(Secret) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     if let Some(url) = database_url {
-        return run(&Secret::new(url), entities, searches).await;
+        return bench(Secret::new(url)).await;
     }
     let scratch = std::env::temp_dir().join(format!("atoms-bench-{}", std::process::id()));
     let dir = scratch.clone();
@@ -99,10 +116,19 @@ pub async fn run_standalone(
         .await
         .map_err(|e| e.to_string())?
         .map_err(|e| e.to_string())?;
-    let report = run(&cluster.url("postgres"), entities, searches).await;
+    let report = bench(cluster.url("postgres")).await;
     let _ = cluster.stop();
     let _ = std::fs::remove_dir_all(&scratch);
     report
+}
+
+/// A new, migrated database on the server of `admin_url`: its URL and name.
+async fn fresh_database(admin_url: &Secret) -> Result<(Secret, String), String> {
+    let name = format!("atoms_bench_{}", uuid::Uuid::new_v4().simple());
+    crate::db::ensure_database(admin_url, &name).await?;
+    let url = Secret::new(swap_database(admin_url.expose(), &name));
+    crate::db::migrate::migrate(&url).await.map_err(|e| e.to_string())?;
+    Ok((url, name))
 }
 
 fn swap_database(url: &str, database: &str) -> String {

@@ -1,8 +1,10 @@
 //! `atoms bench`: measurements reported as numbers (README, issue notes), never asserted in
 //! tests. [`function`] measures a function binary as the platform sees it (size, cold start,
-//! memory); [`db`] measures domain operations through the direct database adapter.
+//! memory); [`db`] measures domain operations through the direct database adapter, [`fleet`]
+//! the bounded operations on a fleet-sized database.
 
 pub mod db;
+pub mod fleet;
 pub mod function;
 pub mod mcp;
 
