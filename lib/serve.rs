@@ -71,8 +71,9 @@ impl LocalServer {
         let mut config = config;
         let database = &config.database;
         if options.embedded_database && database.database_url.is_none() && database.supabase.is_none() {
-            let url =
-                crate::db::prepare_local(&database.data_dir).await.map_err(ServeError::LocalDatabase)?;
+            let url = crate::db::prepare_local(&database.data_dir, database.postgres_bin_dir.as_deref())
+                .await
+                .map_err(ServeError::LocalDatabase)?;
             config.database.database_url = Some(url);
             config.database.embedded = true;
         }

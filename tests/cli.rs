@@ -1,4 +1,5 @@
-//! The `atoms` binary as an operator uses it: `check-env` and `serve`.
+//! The `atoms` binary as an operator uses it: `check-env` and `serve` (and `scripts/serve`, which
+//! sets up what `atoms serve` needs before building it).
 
 mod support;
 
@@ -92,6 +93,47 @@ fn serve_prints_what_it_serves_and_answers_health() {
     let logs = String::from_utf8_lossy(&output.stderr);
     assert!(logs.contains("\"route\":\"/health\""), "one JSON line per request: {logs}");
     assert!(!logs.contains("kv-password"), "no secret in logs: {logs}");
+}
+
+#[test]
+fn serve_without_postgres_names_the_fix() {
+    let data = support::TempDir::new("serve-no-postgres");
+    // Hidden binaries: no PATH at all (env_clear) and a directory that does not exist.
+    let output = atoms(
+        &["serve", "--port", "0"],
+        &[
+            ("ATOMS_DATA_DIR", &data.0.display().to_string()),
+            ("ATOMS_POSTGRES_BIN_DIR", "/nonexistent/pg/bin"),
+        ],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cannot start the local database"), "{stderr}");
+    assert!(stderr.contains("ATOMS_POSTGRES_BIN_DIR=/nonexistent/pg/bin"), "says where it looked: {stderr}");
+    assert!(stderr.contains("`apt-get install -y postgresql`"), "names the fix: {stderr}");
+    assert!(output.stdout.is_empty(), "serves nothing: {}", String::from_utf8_lossy(&output.stdout));
+}
+
+/// `scripts/serve`, the README's first command, checks for PostgreSQL before it builds anything.
+#[test]
+fn the_serve_script_reports_missing_postgres_before_building() {
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/serve");
+    let output = Command::new("bash")
+        .arg(script)
+        .args(["--port", "0"])
+        .env("ATOMS_POSTGRES_BIN_DIR", "/nonexistent/pg/bin")
+        .env_remove("DATABASE_URL")
+        .env_remove("SUPABASE_URL")
+        .env_remove("NEXT_PUBLIC_SUPABASE_URL")
+        .stdin(Stdio::null())
+        .output()
+        .expect("run scripts/serve");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stderr.contains("ATOMS_POSTGRES_BIN_DIR=/nonexistent/pg/bin"), "{stderr}");
+    assert!(stderr.contains("`apt-get install -y postgresql`"), "names the fix: {stderr}");
+    assert!(!stdout.contains("cargo build") && !stderr.contains("Finished"), "no build: {stdout}{stderr}");
 }
 
 #[test]

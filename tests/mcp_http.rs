@@ -14,6 +14,7 @@ struct Reply {
     headers: reqwest::header::HeaderMap,
     /// The JSON-RPC message: the body, or the last `data:` event of an SSE body.
     message: Value,
+    body: String,
 }
 
 async fn post(base: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> Reply {
@@ -24,7 +25,10 @@ async fn post(base: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Bod
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.body(body).send().await.expect("request");
+    reply(request.body(body).send().await.expect("request")).await
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");
@@ -37,7 +41,7 @@ async fn post(base: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Bod
             || serde_json::from_str(&text).unwrap_or(Value::Null),
             |d| serde_json::from_str(d).unwrap_or(Value::Null),
         );
-    Reply { status, headers, message }
+    Reply { status, headers, message, body: text }
 }
 
 fn initialize_body() -> String {
@@ -81,16 +85,20 @@ async fn app_with_redis() -> (support::Process, String, atoms::kv::Kv) {
     (redis, base, kv)
 }
 
-/// Ends a legacy session with `DELETE`.
-async fn delete_session(base: &str, session: &str) {
-    let deleted = reqwest::Client::new()
+async fn delete(base: &str, session: &str) -> Reply {
+    let request = reqwest::Client::new()
         .delete(format!("{base}/api/mcp"))
         .header("mcp-session-id", session)
-        .header("mcp-protocol-version", LEGACY)
-        .send()
-        .await
-        .expect("delete");
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+        .header("mcp-protocol-version", LEGACY);
+    reply(request.send().await.expect("delete")).await
+}
+
+/// Ends a legacy session with `DELETE`: 200 with an empty body, as the official SDKs' reference
+/// servers answer (the Python SDK logs "Session termination failed" for anything but 200/204).
+async fn delete_session(base: &str, session: &str) {
+    let deleted = delete(base, session).await;
+    assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
+    assert_eq!(deleted.body, "", "empty body");
 }
 
 fn assert_jsonrpc_error(reply: &Reply, status: StatusCode, code: i64) {
@@ -120,6 +128,12 @@ async fn a_legacy_session_lives_in_the_kv_until_deleted() {
     delete_session(&base, &session).await;
     assert_eq!(kv.get(&key).await.expect("get"), None);
     assert_jsonrpc_error(&call(&base, &session, 4, "ping").await, StatusCode::NOT_FOUND, -32001);
+    assert_jsonrpc_error(&delete(&base, &session).await, StatusCode::NOT_FOUND, -32001);
+    assert_jsonrpc_error(
+        &delete(&base, "0123456789abcdef0123456789abcdef").await,
+        StatusCode::NOT_FOUND,
+        -32001,
+    );
 }
 
 #[tokio::test]

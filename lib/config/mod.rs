@@ -135,6 +135,10 @@ pub struct DatabaseConfig {
     /// `ATOMS_DATA_DIR`: where `atoms serve` keeps its throwaway local Postgres cluster when no
     /// database is configured (default `.atoms` in the working directory).
     pub data_dir: std::path::PathBuf,
+    /// `ATOMS_POSTGRES_BIN_DIR`: the directory whose `initdb`, `pg_ctl` and `postgres` that
+    /// cluster runs on; only that directory is used. Default: the newest
+    /// `/usr/lib/postgresql/<version>/bin`, else the first `PATH` directory holding all three.
+    pub postgres_bin_dir: Option<std::path::PathBuf>,
     /// True when `atoms serve` filled `database_url` with its own local cluster.
     pub embedded: bool,
 }
@@ -400,6 +404,7 @@ fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
         pool_size: env.positive(&["DATABASE_POOL_SIZE"], 4, 100) as usize,
         statement_timeout: millis(env.positive(&["DATABASE_STATEMENT_TIMEOUT_MS"], 5_000, 600_000)),
         data_dir: env.string(&["ATOMS_DATA_DIR"]).unwrap_or_else(|| ".atoms".to_owned()).into(),
+        postgres_bin_dir: env.string(&["ATOMS_POSTGRES_BIN_DIR"]).map(Into::into),
         embedded: false,
     }
 }

@@ -1,6 +1,7 @@
 //! A throwaway local Postgres cluster for `atoms serve` (and the test harness): created under a
-//! data directory Atoms owns, from the PostgreSQL binaries on PATH or under
-//! `/usr/lib/postgresql/<version>/bin`, listening on loopback only, trust auth.
+//! data directory Atoms owns, from the PostgreSQL binaries in `ATOMS_POSTGRES_BIN_DIR` (when
+//! configured), else under `/usr/lib/postgresql/<version>/bin` or on PATH, listening on loopback
+//! only, trust auth.
 //!
 //! Postgres refuses to run as root; when we are root, the server runs as the `postgres` system
 //! user (the data directory is handed to it). A cluster already running in the directory is
@@ -23,20 +24,37 @@ pub struct LocalPostgres {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LocalDbError {
+    /// `searched` says where: the default search, or `ATOMS_POSTGRES_BIN_DIR`.
     #[error(
-        "no PostgreSQL server binaries found (initdb, pg_ctl) on PATH or under /usr/lib/postgresql/*/bin; \
-         install them with `apt-get install -y postgresql`, or set DATABASE_URL"
+        "no PostgreSQL server binaries (initdb, pg_ctl, postgres) {searched}; install them with \
+         `apt-get install -y postgresql` (scripts/serve does that before building), or set DATABASE_URL"
     )]
-    NoBinaries,
+    NoBinaries { searched: String },
     #[error("running as root, but there is no `postgres` system user to run the server as")]
     NoPostgresUser,
     #[error("{step} failed: {detail}")]
     Step { step: &'static str, detail: String },
 }
 
-/// The directory holding `initdb`, `pg_ctl` and `postgres`.
+/// The directory holding `initdb`, `pg_ctl` and `postgres`: `configured` alone when given
+/// (`ATOMS_POSTGRES_BIN_DIR`), else [`find_bin_dir`].
+pub fn bin_dir(configured: Option<&Path>) -> Result<PathBuf, LocalDbError> {
+    match configured {
+        Some(dir) if has_all(dir) => Ok(dir.to_path_buf()),
+        Some(dir) => Err(LocalDbError::NoBinaries {
+            searched: format!(
+                "in ATOMS_POSTGRES_BIN_DIR={} (unset it to search /usr/lib/postgresql/*/bin and PATH)",
+                dir.display()
+            ),
+        }),
+        None => find_bin_dir().ok_or_else(|| LocalDbError::NoBinaries {
+            searched: "under /usr/lib/postgresql/*/bin or on PATH".into(),
+        }),
+    }
+}
+
+/// The directory holding `initdb`, `pg_ctl` and `postgres`, found on this machine.
 pub fn find_bin_dir() -> Option<PathBuf> {
-    let has_all = |dir: &Path| ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file());
     let mut versioned: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -51,6 +69,11 @@ pub fn find_bin_dir() -> Option<PathBuf> {
         std::env::var_os("PATH").and_then(|paths| std::env::split_paths(&paths).find(|dir| has_all(dir)));
     // Prefer the packaged layout (newest version): PATH may hold thin wrappers.
     versioned.pop().or(on_path)
+}
+
+/// True when `dir` holds all three server binaries the cluster needs.
+fn has_all(dir: &Path) -> bool {
+    ["initdb", "pg_ctl", "postgres"].iter().all(|b| dir.join(b).is_file())
 }
 
 /// True when this process runs as root (Postgres refuses to, so the server runs as `postgres`).
@@ -111,9 +134,15 @@ fn chown_recursive(path: &Path, uid: u32, gid: u32) -> Result<(), LocalDbError> 
 }
 
 impl LocalPostgres {
-    /// Starts (or reuses) the cluster in `data_dir`, creating it on first use.
+    /// Starts (or reuses) the cluster in `data_dir`, creating it on first use, from the binaries
+    /// [`find_bin_dir`] finds.
     pub fn start(data_dir: &Path) -> Result<Self, LocalDbError> {
-        let bin_dir = find_bin_dir().ok_or(LocalDbError::NoBinaries)?;
+        Self::start_with(data_dir, None)
+    }
+
+    /// [`LocalPostgres::start`] on the binaries in `bin_dir` when given (`ATOMS_POSTGRES_BIN_DIR`).
+    pub fn start_with(data_dir: &Path, bin_dir: Option<&Path>) -> Result<Self, LocalDbError> {
+        let bin_dir = self::bin_dir(bin_dir)?;
         let user = server_user()?;
         let step =
             |step: &'static str| move |e: std::io::Error| LocalDbError::Step { step, detail: e.to_string() };

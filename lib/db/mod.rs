@@ -87,13 +87,16 @@ fn is_function_name(name: &str) -> bool {
 }
 
 /// Starts (or reuses) the local cluster under `data_dir`, creates the `atoms` database, applies
-/// migrations, and returns its URL. Used by `atoms serve` when no database is configured.
-pub async fn prepare_local(data_dir: &Path) -> Result<Secret, String> {
+/// migrations, and returns its URL. Used by `atoms serve` when no database is configured;
+/// `bin_dir` is `ATOMS_POSTGRES_BIN_DIR` (else the binaries are searched for).
+pub async fn prepare_local(data_dir: &Path, bin_dir: Option<&Path>) -> Result<Secret, String> {
     let dir = data_dir.join("postgres");
-    let cluster = tokio::task::spawn_blocking(move || local::LocalPostgres::start(&dir))
-        .await
-        .map_err(|e| e.to_string())?
-        .map_err(|e| e.to_string())?;
+    let bin_dir = bin_dir.map(Path::to_path_buf);
+    let cluster =
+        tokio::task::spawn_blocking(move || local::LocalPostgres::start_with(&dir, bin_dir.as_deref()))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| e.to_string())?;
     ensure_database(&cluster.url("postgres"), "atoms").await?;
     let url = cluster.url("atoms");
     migrate::migrate(&url).await.map_err(|e| e.to_string())?;

@@ -1,5 +1,6 @@
 //! JSON-RPC error responses on the MCP route: the wire format MCP clients parse, used wherever
-//! the transport itself refuses a request (malformed JSON, batches, unknown sessions, …).
+//! the transport itself refuses a request (malformed JSON, batches, unknown sessions, …), and the
+//! transport's one success of its own, the answer to a session-ending `DELETE`.
 //! Statuses follow the Streamable HTTP transport: 400 for bad requests, 404 for sessions that
 //! are gone (clients re-initialize only on 404), 401/403 for identity and origin refusals.
 
@@ -40,6 +41,12 @@ pub fn session_not_found() -> Response {
         code::SESSION_NOT_FOUND,
         "Session not found: it expired or was deleted; send initialize to start a new one",
     )
+}
+
+/// A legacy session ended by `DELETE`: 200 with an empty body, as the official SDKs' reference
+/// servers answer (their Python client treats anything but 200/204/405 as a failed termination).
+pub fn session_ended() -> Response {
+    StatusCode::OK.into_response()
 }
 
 pub fn unauthorized(message: &str) -> Response {

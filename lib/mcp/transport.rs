@@ -9,7 +9,8 @@
 //! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
 //!    instances), and each use refreshes its TTL; unknown, expired or deleted → 404, even if this
 //!    instance still holds it in memory. KV outage → 503, never a false 404 (clients
-//!    re-initialize on 404).
+//!    re-initialize on 404). A successful `DELETE` removes the KV entry and answers 200 with an
+//!    empty body (rmcp says 202, which the official Python SDK reports as a failed termination).
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
 //!    with the same status.
 
@@ -97,9 +98,12 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     if is_delete
         && response.status().is_success()
         && let Some(session) = &session
-        && let Err(error) = state.kv.delete(&session_store::key(session)).await
     {
-        tracing::warn!(error = %error, "session delete failed");
+        if let Err(error) = state.kv.delete(&session_store::key(session)).await {
+            tracing::warn!(error = %error, "session delete failed");
+        }
+        // rmcp answers 202; the official Python SDK accepts only 200/204 (and 405).
+        return jsonrpc::session_ended();
     }
     json_rpc_errors(response).await
 }

@@ -1,0 +1,47 @@
+//! The official Python MCP SDK client (PyPI `mcp`, pinned in `tests/support/python/requirements.txt`,
+//! installed by `scripts/test` into a venv under `target/test-tools/python`) against a real
+//! `atoms serve`: interop warts a raw-HTTP test cannot see (such as a status the SDK does not
+//! accept) fail here instead of surfacing as a user's bug report.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+/// The venv's interpreter; fails with how to install it when absent.
+fn python() -> PathBuf {
+    let venv = support::test_tools_dir().join("python");
+    let python = venv.join("bin/python");
+    assert!(
+        python.is_file(),
+        "the Python MCP SDK venv is not installed at {}: run scripts/test (it creates the venv with \
+         `python3 -m venv` and installs tests/support/python/requirements.txt into it)",
+        venv.display()
+    );
+    python
+}
+
+#[test]
+fn a_legacy_session_lists_tools_and_ends_cleanly() {
+    let python = python();
+    let server = support::atoms_serve(&[], &[("LOG_LEVEL", "warn")]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/python/list_tools_legacy.py");
+    let output = Command::new(python)
+        .arg(script)
+        .arg(format!("http://127.0.0.1:{}/api/mcp", server.port))
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .expect("run the Python SDK client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the client failed ({}):\n{stderr}", output.status);
+    assert!(
+        !stderr.to_lowercase().contains("termination failed"),
+        "the SDK did not accept how the session ended:\n{stderr}"
+    );
+    let report: serde_json::Value = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line expected ({e}):\n{stdout}\n{stderr}"));
+    assert_eq!(report["protocol_version"], "2025-11-25", "legacy mode: {report}");
+    assert_eq!(report["tools"], serde_json::json!([]), "{report}");
+}
