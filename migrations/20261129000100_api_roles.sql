@@ -21,8 +21,9 @@
 --   * Identity is the `sub` claim of the `request.jwt.claims` setting (what PostgREST sets and
 --     Supabase's auth.jwt() reads), via atoms_private.caller_sub(); never auth.uid().
 --   * Every function runs with `search_path = pg_catalog, pg_temp` (pg_temp last, so a temporary
---     type or table cannot shadow a catalog one), except the few per-row JSON builders that must
---     stay inlinable (no SET clause; fully qualified, executable by no API role).
+--     type or table cannot shadow a catalog one), except the few small SQL functions that must
+--     stay inlinable (no SET clause): the per-row JSON builders (executable by no API role) and
+--     claims()/caller_sub() (every name in them schema-qualified).
 
 do $$
 declare
@@ -73,20 +74,19 @@ alter default privileges in schema public revoke all on sequences from anon, aut
 alter default privileges in schema public revoke all on functions from anon, authenticated;
 
 -- The request's JWT claims, exactly as PostgREST sets them (and as Supabase's auth.jwt() reads
--- them); the direct adapter sets the same setting.
+-- them); the direct adapter sets the same setting. Every name is schema-qualified and there is
+-- no SET clause, so the planner inlines it (it runs several times per operation).
 create function atoms_private.claims() returns jsonb
   language sql stable
-  set search_path = pg_catalog, pg_temp
 as $$
-  select coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), ''), '{}')::jsonb
+  select coalesce(nullif(pg_catalog.current_setting('request.jwt.claims', true), ''), '{}')::pg_catalog.jsonb
 $$;
 
--- The caller's subject (`sub` claim), or null.
+-- The caller's subject (`sub` claim), or null. Inlined like claims().
 create function atoms_private.caller_sub() returns text
   language sql stable
-  set search_path = pg_catalog, pg_temp
 as $$
-  select nullif(atoms_private.claims() ->> 'sub', '')
+  select nullif(atoms_private.claims() operator(pg_catalog.->>) 'sub', '')
 $$;
 
 -- Brings every function to the model above; every migration that adds or replaces a function
@@ -104,7 +104,7 @@ declare
   policy_helpers constant text[] := array['caller_workspaces', 'current_user_id', 'caller_sub', 'claims'];
   -- Per-row JSON builders: no SET clause, so the planner inlines them.
   inlined constant text[] := array['entity_json', 'relationship_json', 'workspace_json',
-    'workflow_json', 'run_json'];
+    'workflow_json', 'run_json', 'claims', 'caller_sub'];
   -- Functions that use pg_trgm operators, wherever the extension lives (public here,
   -- `extensions` on Supabase); nobody but the migration role may create objects there.
   trigram_users constant text[] := array['nearest_names'];
