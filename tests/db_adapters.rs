@@ -44,17 +44,19 @@ async fn a_blocked_statement_times_out_and_the_pool_recovers() {
     .await
     .expect("lock");
     let started = Instant::now();
-    let error = db.rpc("atoms_entity_update", &json!({"id": entity["id"], "name": "x"}), &alice()).await;
+    let error =
+        db.rpc("atoms_entity_update", &json!({"entity_id": entity["id"], "name": "x"}), &alice()).await;
     assert_eq!(error, Err(DbError::Timeout));
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     lock.rollback().await.expect("release");
 
     // The single pooled connection is usable again (its aborted transaction was rolled back).
-    let fine = db.rpc("atoms_entity_update", &json!({"id": entity["id"], "name": "y"}), &alice()).await;
+    let fine =
+        db.rpc("atoms_entity_update", &json!({"entity_id": entity["id"], "name": "y"}), &alice()).await;
     assert_eq!(fine.expect("after timeout")["name"], "y");
-    let invalid = db.rpc("atoms_entity_update", &json!({"id": "nope"}), &alice()).await;
+    let invalid = db.rpc("atoms_entity_update", &json!({"entity_id": "nope"}), &alice()).await;
     assert_eq!(invalid.map_err(|e| e.code()), Err("invalid_argument"));
-    let again = db.rpc("atoms_entity_get", &json!({"id": entity["id"]}), &alice()).await;
+    let again = db.rpc("atoms_entity_get", &json!({"entity_id": entity["id"]}), &alice()).await;
     assert_eq!(again.expect("after an error")["version"], 2);
 }
 

@@ -126,22 +126,25 @@ async fn workspace_lifecycle(env: Env) {
         .ok(
             &env.alice,
             "atoms_workspace_update",
-            json!({"id": ws_id, "name": "Acme Inc", "settings": {"a": 1}}),
+            json!({"workspace_id": ws_id, "name": "Acme Inc", "metadata": {"a": 1}}),
         )
         .await;
     assert_eq!(updated["name"], "Acme Inc");
-    assert_eq!(updated["settings"], json!({"a": 1}));
+    assert_eq!(updated["metadata"], json!({"a": 1}));
     env.entity(&env.alice, &ws_id, "project", "Apollo").await;
     env.entity(&env.alice, &ws_id, "person", "Ada").await;
-    let projects = env.ok(&env.alice, "atoms_workspace_projects", json!({"id": ws_id})).await;
+    let projects = env.ok(&env.alice, "atoms_workspace_projects", json!({"workspace_id": ws_id})).await;
     assert_eq!(projects["items"].as_array().map(Vec::len), Some(1));
-    let info = env.ok(&env.alice, "atoms_workspace_info", json!({"id": ws_id})).await;
+    let info = env.ok(&env.alice, "atoms_workspace_info", json!({"workspace_id": ws_id})).await;
     assert_eq!(info["entities_by_type"], json!({"person": 1, "project": 1}));
     assert_eq!(info["members"].as_array().map(Vec::len), Some(1));
     assert!(info["last_activity_at"].is_string());
 
-    env.ok(&env.alice, "atoms_workspace_delete", json!({"id": ws_id})).await;
-    assert_code(&env.err(&env.alice, "atoms_workspace_get", json!({"id": ws_id})).await, "not_found");
+    env.ok(&env.alice, "atoms_workspace_delete", json!({"workspace_id": ws_id})).await;
+    assert_code(
+        &env.err(&env.alice, "atoms_workspace_get", json!({"workspace_id": ws_id})).await,
+        "not_found",
+    );
     let listed = env.ok(&env.alice, "atoms_workspace_list", json!({})).await;
     assert_eq!(listed["items"], json!([]), "soft-deleted workspaces never come back");
     let stored =
@@ -155,15 +158,15 @@ async fn outsiders_cannot_see_change_or_detect_workspaces(env: Env) {
     let missing = "00000000-0000-4000-8000-000000000000";
     assert_eq!(env.ok(&env.bob, "atoms_workspace_list", json!({})).await["items"], json!([]));
     for (function, args) in [
-        ("atoms_workspace_get", json!({"id": ws})),
-        ("atoms_workspace_update", json!({"id": ws, "name": "pwned"})),
-        ("atoms_workspace_delete", json!({"id": ws})),
-        ("atoms_workspace_info", json!({"id": ws})),
+        ("atoms_workspace_get", json!({"workspace_id": ws})),
+        ("atoms_workspace_update", json!({"workspace_id": ws, "name": "pwned"})),
+        ("atoms_workspace_delete", json!({"workspace_id": ws})),
+        ("atoms_workspace_info", json!({"workspace_id": ws})),
         ("atoms_entity_list", json!({"workspace_id": ws})),
         ("atoms_entity_create", json!({"workspace_id": ws, "type": "note", "name": "x"})),
-        ("atoms_entity_get", json!({"id": entity})),
-        ("atoms_entity_update", json!({"id": entity, "name": "x"})),
-        ("atoms_entity_delete", json!({"id": entity})),
+        ("atoms_entity_get", json!({"entity_id": entity})),
+        ("atoms_entity_update", json!({"entity_id": entity, "name": "x"})),
+        ("atoms_entity_delete", json!({"entity_id": entity})),
         ("atoms_entity_search", json!({"workspace_id": ws, "query": "secret"})),
         ("atoms_query_entities", json!({"workspace_id": ws})),
         ("atoms_stats", json!({"workspace_id": ws})),
@@ -173,7 +176,7 @@ async fn outsiders_cannot_see_change_or_detect_workspaces(env: Env) {
         assert_code(&seen, "not_found");
         // Indistinguishable from an id that does not exist at all.
         let mut absent = args.clone();
-        for key in ["id", "workspace_id"] {
+        for key in ["workspace_id", "entity_id"] {
             if absent.get(key).is_some() {
                 absent[key] = json!(missing);
             }
@@ -194,19 +197,22 @@ async fn viewers_read_but_cannot_write(env: Env) {
     let entity = env.entity(&env.alice, &ws, "doc", "Spec").await;
     env.add_member(&env.alice, &ws, &env.bob, "viewer").await;
     env.add_member(&env.alice, &ws, &env.carol, "editor").await;
-    assert_eq!(env.ok(&env.bob, "atoms_entity_get", json!({"id": entity})).await["name"], "Spec");
+    assert_eq!(env.ok(&env.bob, "atoms_entity_get", json!({"entity_id": entity})).await["name"], "Spec");
     for (function, args) in [
         ("atoms_entity_create", json!({"workspace_id": ws, "type": "doc", "name": "x"})),
-        ("atoms_entity_update", json!({"id": entity, "name": "x"})),
-        ("atoms_entity_delete", json!({"id": entity})),
-        ("atoms_workspace_update", json!({"id": ws, "name": "x"})),
-        ("atoms_workspace_delete", json!({"id": ws})),
+        ("atoms_entity_update", json!({"entity_id": entity, "name": "x"})),
+        ("atoms_entity_delete", json!({"entity_id": entity})),
+        ("atoms_workspace_update", json!({"workspace_id": ws, "name": "x"})),
+        ("atoms_workspace_delete", json!({"workspace_id": ws})),
     ] {
         assert_code(&env.err(&env.bob, function, args).await, "permission_denied");
     }
     // An editor writes, but cannot delete the workspace or manage members.
-    env.ok(&env.carol, "atoms_entity_update", json!({"id": entity, "name": "Spec v2"})).await;
-    assert_code(&env.err(&env.carol, "atoms_workspace_delete", json!({"id": ws})).await, "permission_denied");
+    env.ok(&env.carol, "atoms_entity_update", json!({"entity_id": entity, "name": "Spec v2"})).await;
+    assert_code(
+        &env.err(&env.carol, "atoms_workspace_delete", json!({"workspace_id": ws})).await,
+        "permission_denied",
+    );
     let promote = json!({"workspace_id": ws, "user_id": env.bob.subject, "role": "owner"});
     assert_code(&env.err(&env.carol, "atoms_workspace_member_set", promote).await, "permission_denied");
     // Removing a member takes their access away.
@@ -216,7 +222,7 @@ async fn viewers_read_but_cannot_write(env: Env) {
         json!({"workspace_id": ws, "user_id": env.bob.subject}),
     )
     .await;
-    assert_code(&env.err(&env.bob, "atoms_entity_get", json!({"id": entity})).await, "not_found");
+    assert_code(&env.err(&env.bob, "atoms_entity_get", json!({"entity_id": entity})).await, "not_found");
 }
 
 async fn entity_batch_is_all_or_nothing(env: Env) {
@@ -225,7 +231,7 @@ async fn entity_batch_is_all_or_nothing(env: Env) {
         .ok(
             &env.alice,
             "atoms_entity_create",
-            json!({"workspace_id": ws, "entities": [
+            json!({"workspace_id": ws, "items": [
                 {"type": "person", "name": "Ada", "metadata": {"born": 1815}},
                 {"type": "person", "name": "Grace"},
             ]}),
@@ -236,7 +242,7 @@ async fn entity_batch_is_all_or_nothing(env: Env) {
         .err(
             &env.alice,
             "atoms_entity_create",
-            json!({"workspace_id": ws, "entities": [
+            json!({"workspace_id": ws, "items": [
                 {"type": "person", "name": "Alan"},
                 {"type": "Not A Type", "name": "Bad"},
             ]}),
@@ -251,7 +257,7 @@ async fn entity_list_pages_with_a_stable_cursor(env: Env) {
     let ws = env.workspace(&env.alice, "Pages").await;
     let specs: Vec<Value> =
         (0..25).map(|i| json!({"type": "item", "name": format!("item {i:02}")})).collect();
-    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "entities": specs})).await;
+    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "items": specs})).await;
     let mut seen = Vec::new();
     let mut cursor = Value::Null;
     loop {
@@ -294,25 +300,29 @@ async fn entity_update_merge_replace_and_versions(env: Env) {
         .ok(
             &env.alice,
             "atoms_entity_update",
-            json!({"id": entity, "metadata": {"b": null, "c": 3}, "expected_version": 1}),
+            json!({"entity_id": entity, "metadata": {"b": null, "c": 3}, "expected_version": 1}),
         )
         .await;
     assert_eq!(merged["metadata"], json!({"a": 1, "c": 3}));
     assert_eq!(merged["version"], 2);
     let stale = env
-        .err(&env.alice, "atoms_entity_update", json!({"id": entity, "name": "x", "expected_version": 1}))
+        .err(
+            &env.alice,
+            "atoms_entity_update",
+            json!({"entity_id": entity, "name": "x", "expected_version": 1}),
+        )
         .await;
     assert_code(&stale, "conflict");
     let replaced = env
         .ok(
             &env.alice,
             "atoms_entity_update",
-            json!({"id": entity, "metadata": {"z": true}, "metadata_mode": "replace"}),
+            json!({"entity_id": entity, "metadata": {"z": true}, "metadata_mode": "replace"}),
         )
         .await;
     assert_eq!(replaced["metadata"], json!({"z": true}));
     assert_eq!(replaced["version"], 3);
-    let nothing = env.err(&env.alice, "atoms_entity_update", json!({"id": entity})).await;
+    let nothing = env.err(&env.alice, "atoms_entity_update", json!({"entity_id": entity})).await;
     assert_code(&nothing, "invalid_argument");
 }
 
@@ -322,19 +332,19 @@ async fn entity_delete_is_soft_and_takes_relationships(env: Env) {
     let b = env.entity(&env.alice, &ws, "node", "B").await;
     env.ok(&env.alice, "atoms_relationship_create", json!({"source_id": a, "target_id": b, "type": "links"}))
         .await;
-    let deleted = env.ok(&env.alice, "atoms_entity_delete", json!({"id": a})).await;
+    let deleted = env.ok(&env.alice, "atoms_entity_delete", json!({"entity_id": a})).await;
     assert_eq!(deleted["relationships_deleted"], 1);
-    assert_code(&env.err(&env.alice, "atoms_entity_get", json!({"id": a})).await, "not_found");
+    assert_code(&env.err(&env.alice, "atoms_entity_get", json!({"entity_id": a})).await, "not_found");
     let listed = env.ok(&env.alice, "atoms_entity_list", json!({"workspace_id": ws})).await;
     assert_eq!(listed["items"].as_array().map(Vec::len), Some(1));
     let edges = env.ok(&env.alice, "atoms_relationship_list", json!({"entity_id": b})).await;
     assert_eq!(edges["items"], json!([]));
-    assert_code(&env.err(&env.alice, "atoms_entity_delete", json!({"id": a})).await, "not_found");
+    assert_code(&env.err(&env.alice, "atoms_entity_delete", json!({"entity_id": a})).await, "not_found");
 }
 
 async fn search_ranks_and_tolerates_typos(env: Env) {
     let ws = env.workspace(&env.alice, "Search").await;
-    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "entities": [
+    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "items": [
         {"type": "project", "name": "Atoms Platform", "metadata": {"summary": "knowledge graph for teams"}},
         {"type": "note", "name": "Lunch menu", "metadata": {"summary": "the graph of sandwiches"}},
         {"type": "person", "name": "Ada Lovelace"},
@@ -378,11 +388,17 @@ async fn relationships_and_graph(env: Env) {
     let out =
         env.ok(&env.alice, "atoms_relationship_list", json!({"entity_id": a, "direction": "out"})).await;
     assert_eq!(out["items"][0]["entity"]["name"], "B");
-    let both = env.ok(&env.alice, "atoms_relationship_list", json!({"entity_id": a})).await;
+    let both =
+        env.ok(&env.alice, "atoms_relationship_list", json!({"entity_id": a, "direction": "both"})).await;
     assert_eq!(both["items"].as_array().map(Vec::len), Some(2));
 
-    let updated =
-        env.ok(&env.alice, "atoms_relationship_update", json!({"id": ab, "metadata": {"weight": 2}})).await;
+    let updated = env
+        .ok(
+            &env.alice,
+            "atoms_relationship_update",
+            json!({"relationship_id": ab, "metadata": {"weight": 2}}),
+        )
+        .await;
     assert_eq!(updated["metadata"], json!({"weight": 2}));
 
     let graph = env.ok(&env.alice, "atoms_relationship_graph", json!({"entity_id": a, "depth": 5})).await;
@@ -395,9 +411,9 @@ async fn relationships_and_graph(env: Env) {
     assert_eq!(capped["nodes"].as_array().map(Vec::len), Some(2));
     assert_eq!(capped["truncated"], true, "truncation is never silent");
 
-    env.ok(&env.alice, "atoms_relationship_delete", json!({"id": ab})).await;
+    env.ok(&env.alice, "atoms_relationship_delete", json!({"relationship_id": ab})).await;
     assert_code(
-        &env.err(&env.alice, "atoms_relationship_update", json!({"id": ab, "type": "x"})).await,
+        &env.err(&env.alice, "atoms_relationship_update", json!({"relationship_id": ab, "type": "x"})).await,
         "not_found",
     );
     let depth = env.err(&env.alice, "atoms_relationship_graph", json!({"entity_id": a, "depth": 9})).await;
@@ -408,22 +424,22 @@ async fn workflow_failure_leaves_nothing_and_is_recorded(env: Env) {
     let ws = env.workspace(&env.alice, "Flows").await;
     let workflow = env
         .ok(&env.alice, "atoms_workflow_create", json!({"workspace_id": ws, "name": "three steps", "steps": [
-            {"op": "entity.create", "args": {"type": "person", "name": "${input.name}"}},
-            {"op": "entity.create", "args": {"type": "team", "name": "Team of ${input.name}"}},
-            {"op": "relationship.create", "args": {"source_id": "${steps.0.id}", "target_id": "${steps.0.id}", "type": "Bad Type"}},
+            {"operation": "entity_tool.create_entity", "arguments": {"type": "person", "name": "${inputs.name}"}},
+            {"operation": "entity_tool.create_entity", "arguments": {"type": "team", "name": "Team of ${inputs.name}"}},
+            {"operation": "relationship_tool.create_relationship", "arguments": {"source_id": "${steps.0.id}", "target_id": "${steps.0.id}", "type": "Bad Type"}},
         ]}))
         .await;
     let run = env
         .ok(
             &env.alice,
             "atoms_workflow_execute",
-            json!({"workflow_id": id(&workflow), "input": {"name": "Ada"}}),
+            json!({"workflow_id": id(&workflow), "inputs": {"name": "Ada"}}),
         )
         .await;
     assert_eq!(run["status"], "failed");
     assert_eq!(run["failed_step"], 2);
     assert_eq!(run["error"]["code"], "invalid_argument");
-    assert_eq!(run["error"]["op"], "relationship.create");
+    assert_eq!(run["error"]["operation"], "relationship_tool.create_relationship");
     assert_eq!(env.admin_count("select count(*) from atoms_entities").await, 0, "steps 1 and 2 left nothing");
     let status = env.ok(&env.alice, "atoms_workflow_run_status", json!({"run_id": run["run_id"]})).await;
     assert_eq!(status["status"], "failed", "the failed run is recorded");
@@ -432,7 +448,7 @@ async fn workflow_failure_leaves_nothing_and_is_recorded(env: Env) {
             &env.alice,
             "atoms_workflow_create",
             json!({"workspace_id": ws, "name": "bad ref", "steps": [
-                {"op": "entity.get", "args": {"id": "${steps.0.id}"}},
+                {"operation": "entity_tool.read_entity", "arguments": {"entity_id": "${steps.0.id}"}},
             ]}),
         )
         .await;
@@ -443,23 +459,23 @@ async fn workflow_idempotency_and_dry_run(env: Env) {
     let ws = env.workspace(&env.alice, "Flows").await;
     let workflow = id(&env
         .ok(&env.alice, "atoms_workflow_create", json!({"workspace_id": ws, "name": "onboard", "steps": [
-            {"op": "entity.create", "args": {"type": "person", "name": "${input.name}"}},
-            {"op": "entity.create", "args": {"type": "team", "name": "Team of ${input.name}"}},
-            {"op": "relationship.create", "args": {"source_id": "${steps.0.id}", "target_id": "${steps.1.id}", "type": "member_of"}},
+            {"operation": "entity_tool.create_entity", "arguments": {"type": "person", "name": "${inputs.name}"}},
+            {"operation": "entity_tool.create_entity", "arguments": {"type": "team", "name": "Team of ${inputs.name}"}},
+            {"operation": "relationship_tool.create_relationship", "arguments": {"source_id": "${steps.0.id}", "target_id": "${steps.1.id}", "type": "member_of"}},
         ]}))
         .await);
     let dry = env
         .ok(
             &env.alice,
             "atoms_workflow_execute",
-            json!({"workflow_id": workflow, "input": {"name": "Dry"}, "dry_run": true}),
+            json!({"workflow_id": workflow, "inputs": {"name": "Dry"}, "dry_run": true}),
         )
         .await;
     assert_eq!(dry["dry_run"], true);
     assert_eq!(dry["outputs"][1]["name"], "Team of Dry");
     assert_eq!(env.admin_count("select count(*) from atoms_entities").await, 0, "a dry run rolls back");
 
-    let args = json!({"workflow_id": workflow, "input": {"name": "Ada"}, "idempotency_key": "k-1"});
+    let args = json!({"workflow_id": workflow, "inputs": {"name": "Ada"}, "idempotency_key": "k-1"});
     let first = env.ok(&env.alice, "atoms_workflow_execute", args.clone()).await;
     assert_eq!(first["status"], "succeeded");
     let again = env.ok(&env.alice, "atoms_workflow_execute", args).await;
@@ -473,7 +489,7 @@ async fn workflow_idempotency_and_dry_run(env: Env) {
     env.add_member(&env.alice, &ws, &env.bob, "viewer").await;
     let denied = env.err(&env.bob, "atoms_workflow_execute", json!({"workflow_id": workflow})).await;
     assert_code(&denied, "permission_denied");
-    env.ok(&env.alice, "atoms_workflow_delete", json!({"id": workflow})).await;
+    env.ok(&env.alice, "atoms_workflow_delete", json!({"workflow_id": workflow})).await;
     assert_code(
         &env.err(&env.alice, "atoms_workflow_execute", json!({"workflow_id": workflow})).await,
         "not_found",
@@ -486,7 +502,7 @@ async fn structured_queries_are_injection_proof(env: Env) {
         .map(|i| json!({"type": if i % 2 == 0 { "task" } else { "bug" }, "name": format!("t{i:02}"),
                         "metadata": {"priority": i, "owner": if i < 6 { "ada" } else { "grace" }, "tags": ["x", format!("t{i}")]}}))
         .collect();
-    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "entities": specs})).await;
+    env.ok(&env.alice, "atoms_entity_create", json!({"workspace_id": ws, "items": specs})).await;
     let query = |filters: Value| json!({"workspace_id": ws, "filters": filters, "limit": 100});
     let names = |v: &Value| -> Vec<String> {
         v["items"]
@@ -644,7 +660,7 @@ async fn invalid_arguments_are_named(env: Env) {
     for (function, args, mention) in [
         ("atoms_workspace_create", json!({}), "name is required"),
         ("atoms_workspace_create", json!({"name": 42}), "name must be a string"),
-        ("atoms_workspace_get", json!({"id": "not-a-uuid"}), "id must be a UUID"),
+        ("atoms_workspace_get", json!({"workspace_id": "not-a-uuid"}), "id must be a UUID"),
         (
             "atoms_entity_create",
             json!({"workspace_id": ws, "type": "x", "name": "n", "metadata": [1]}),
@@ -669,8 +685,8 @@ async fn unauthenticated_calls_are_refused(env: Env) {
 async fn every_change_writes_an_audit_row_with_the_request_id(env: Env) {
     let ws = env.workspace(&env.alice, "Audit").await;
     let entity = env.entity(&env.alice, &ws, "doc", "D").await;
-    env.ok(&env.alice, "atoms_entity_update", json!({"id": entity, "name": "D2"})).await;
-    env.ok(&env.alice, "atoms_entity_delete", json!({"id": entity})).await;
+    env.ok(&env.alice, "atoms_entity_update", json!({"entity_id": entity, "name": "D2"})).await;
+    env.ok(&env.alice, "atoms_entity_delete", json!({"entity_id": entity})).await;
     let rows = env
         .admin_count(&format!(
             "select count(*) from atoms_audit_log where workspace_id = '{ws}' and request_id = 'req-user_01ALICE' \
@@ -699,7 +715,7 @@ async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
             &env.alice,
             "atoms_workflow_create",
             json!({"workspace_id": ws, "name": "f", "steps": [
-            {"op": "entity.create", "args": {"type": "node", "name": "C"}}]}),
+            {"operation": "entity_tool.create_entity", "arguments": {"type": "node", "name": "C"}}]}),
         )
         .await);
     env.add_member(&env.alice, &ws, &env.bob, "viewer").await;
@@ -707,11 +723,11 @@ async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
 
     // (function, args with a real target, the id-like key to replace, is a write)
     let cases: Vec<(&str, Value, &str, bool)> = vec![
-        ("atoms_workspace_get", json!({"id": ws}), "id", false),
-        ("atoms_workspace_update", json!({"id": ws, "name": "x"}), "id", true),
-        ("atoms_workspace_delete", json!({"id": ws}), "id", true),
-        ("atoms_workspace_projects", json!({"id": ws}), "id", false),
-        ("atoms_workspace_info", json!({"id": ws}), "id", false),
+        ("atoms_workspace_get", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_workspace_update", json!({"workspace_id": ws, "name": "x"}), "workspace_id", true),
+        ("atoms_workspace_delete", json!({"workspace_id": ws}), "workspace_id", true),
+        ("atoms_workspace_projects", json!({"workspace_id": ws}), "workspace_id", false),
+        ("atoms_workspace_info", json!({"workspace_id": ws}), "workspace_id", false),
         (
             "atoms_workspace_member_set",
             json!({"workspace_id": ws, "user_id": env.carol.subject, "role": "viewer"}),
@@ -725,9 +741,9 @@ async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
             "workspace_id",
             true,
         ),
-        ("atoms_entity_get", json!({"id": a}), "id", false),
-        ("atoms_entity_update", json!({"id": a, "name": "x"}), "id", true),
-        ("atoms_entity_delete", json!({"id": a}), "id", true),
+        ("atoms_entity_get", json!({"entity_id": a}), "entity_id", false),
+        ("atoms_entity_update", json!({"entity_id": a, "name": "x"}), "entity_id", true),
+        ("atoms_entity_delete", json!({"entity_id": a}), "entity_id", true),
         ("atoms_entity_search", json!({"workspace_id": ws, "query": "A"}), "workspace_id", false),
         (
             "atoms_relationship_create",
@@ -736,18 +752,23 @@ async fn every_function_handles_unknown_ids_bad_input_and_viewers(env: Env) {
             true,
         ),
         ("atoms_relationship_list", json!({"entity_id": a}), "entity_id", false),
-        ("atoms_relationship_update", json!({"id": rel, "metadata": {"x": 1}}), "id", true),
-        ("atoms_relationship_delete", json!({"id": rel}), "id", true),
+        (
+            "atoms_relationship_update",
+            json!({"relationship_id": rel, "metadata": {"x": 1}}),
+            "relationship_id",
+            true,
+        ),
+        ("atoms_relationship_delete", json!({"relationship_id": rel}), "relationship_id", true),
         ("atoms_relationship_graph", json!({"entity_id": a}), "entity_id", false),
         (
             "atoms_workflow_create",
-            json!({"workspace_id": ws, "name": "g", "steps": [{"op": "entity.get", "args": {"id": a}}]}),
+            json!({"workspace_id": ws, "name": "g", "steps": [{"operation": "entity_tool.read_entity", "arguments": {"entity_id": a}}]}),
             "workspace_id",
             true,
         ),
         ("atoms_workflow_execute", json!({"workflow_id": flow}), "workflow_id", true),
         ("atoms_workflow_list", json!({"workspace_id": ws}), "workspace_id", false),
-        ("atoms_workflow_delete", json!({"id": flow}), "id", true),
+        ("atoms_workflow_delete", json!({"workflow_id": flow}), "workflow_id", true),
         ("atoms_query_entities", json!({"workspace_id": ws}), "workspace_id", false),
         ("atoms_search_advanced", json!({"workspace_id": ws}), "workspace_id", false),
         ("atoms_stats", json!({"workspace_id": ws}), "workspace_id", false),

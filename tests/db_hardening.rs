@@ -126,7 +126,7 @@ async fn adding_members_reveals_nothing_the_caller_did_not_supply() {
     assert_eq!(code(&both), "invalid_argument");
 
     // Members are listed without emails or subjects.
-    let info = env.ok("bob", "atoms_workspace_info", json!({"id": ws})).await;
+    let info = env.ok("bob", "atoms_workspace_info", json!({"workspace_id": ws})).await;
     let members = info["members"].to_string();
     assert!(!members.contains("@example.com") && !members.contains("\"carol\""), "{members}");
     assert_eq!(info["members"].as_array().map(Vec::len), Some(4));
@@ -144,7 +144,7 @@ async fn anyone_may_leave_but_the_last_owner_stays() {
     .await;
     // A viewer leaves on their own.
     env.ok("bob", "atoms_workspace_member_remove", json!({"workspace_id": ws, "user_id": "bob"})).await;
-    assert_eq!(code(&env.err("bob", "atoms_workspace_get", json!({"id": ws})).await), "not_found");
+    assert_eq!(code(&env.err("bob", "atoms_workspace_get", json!({"workspace_id": ws})).await), "not_found");
     // A viewer cannot remove others.
     env.ok(
         "alice",
@@ -250,10 +250,13 @@ async fn updates_that_lose_a_race_against_a_delete_answer_not_found() {
 
     for (delete, update) in [
         (
-            ("atoms_relationship_delete", json!({"id": edge})),
-            ("atoms_relationship_update", json!({"id": edge, "metadata": {"x": 1}})),
+            ("atoms_relationship_delete", json!({"relationship_id": edge})),
+            ("atoms_relationship_update", json!({"relationship_id": edge, "metadata": {"x": 1}})),
         ),
-        (("atoms_entity_delete", json!({"id": a})), ("atoms_entity_update", json!({"id": a, "name": "A2"}))),
+        (
+            ("atoms_entity_delete", json!({"entity_id": a})),
+            ("atoms_entity_update", json!({"entity_id": a, "name": "A2"})),
+        ),
     ] {
         let deleting = Session::connect(&env.url).await;
         deleting.begin("authenticated", "alice").await;
@@ -339,8 +342,8 @@ async fn an_export_never_skips_a_row_a_late_commit_would_hide() {
 async fn runs_of_deleted_workflows_are_gone_and_runs_have_real_timings() {
     let env = env().await;
     let ws = env.workspace("alice").await;
-    let steps = json!([{"op": "entity.create", "args": {"type": "doc", "name": "one"}},
-                       {"op": "entity.create", "args": {"type": "doc", "name": "two"}}]);
+    let steps = json!([{"operation": "entity_tool.create_entity", "arguments": {"type": "doc", "name": "one"}},
+                       {"operation": "entity_tool.create_entity", "arguments": {"type": "doc", "name": "two"}}]);
     let wf = env
         .ok("alice", "atoms_workflow_create", json!({"workspace_id": ws, "name": "W", "steps": steps}))
         .await;
@@ -353,7 +356,7 @@ async fn runs_of_deleted_workflows_are_gone_and_runs_have_real_timings() {
         .await;
     assert_eq!(started, "true", "finished_at is when the steps ended, after started_at");
     env.ok("alice", "atoms_workflow_run_status", json!({"run_id": run["run_id"]})).await;
-    env.ok("alice", "atoms_workflow_delete", json!({"id": wf["id"]})).await;
+    env.ok("alice", "atoms_workflow_delete", json!({"workflow_id": wf["id"]})).await;
     let gone = env.err("alice", "atoms_workflow_run_status", json!({"run_id": run["run_id"]})).await;
     assert_eq!(code(&gone), "not_found");
 }
@@ -422,7 +425,7 @@ async fn reading_a_hub_entity_is_bounded_and_counts_the_rest() {
         .await["id"]
         .clone();
     let items: Vec<Value> = (0..60).map(|n| json!({"type": "leaf", "name": format!("leaf {n}")})).collect();
-    let leaves = env.ok("alice", "atoms_entity_create", json!({"workspace_id": ws, "entities": items})).await;
+    let leaves = env.ok("alice", "atoms_entity_create", json!({"workspace_id": ws, "items": items})).await;
     for leaf in leaves["items"].as_array().expect("items") {
         env.ok(
             "alice",
@@ -431,7 +434,8 @@ async fn reading_a_hub_entity_is_bounded_and_counts_the_rest() {
         )
         .await;
     }
-    let read = env.ok("alice", "atoms_entity_get", json!({"id": hub, "include_relationships": true})).await;
+    let read =
+        env.ok("alice", "atoms_entity_get", json!({"entity_id": hub, "include_relationships": true})).await;
     let relationships = &read["relationships"];
     assert_eq!(relationships["outgoing"].as_array().map(Vec::len), Some(50));
     assert_eq!(relationships["incoming"], json!([]));
@@ -472,7 +476,7 @@ async fn reading_a_hub_entity_is_bounded_and_counts_the_rest() {
     assert_eq!(whole["truncated"], false);
     // Workflows page too.
     for n in 0..3 {
-        let steps = json!([{"op": "entity.list", "args": {}}]);
+        let steps = json!([{"operation": "entity_tool.list_entities", "arguments": {}}]);
         env.ok(
             "alice",
             "atoms_workflow_create",

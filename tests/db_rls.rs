@@ -63,7 +63,7 @@ async fn fixture() -> Fixture {
             .clone();
     call(&db, "alice", "atoms_relationship_create", json!({"source_id": a, "target_id": b, "type": "cites"}))
         .await;
-    let steps = json!([{"op": "entity.create", "args": {"type": "doc", "name": "${input.name}"}}]);
+    let steps = json!([{"operation": "entity_tool.create_entity", "arguments": {"type": "doc", "name": "${inputs.name}"}}]);
     let workflow =
         call(&db, "alice", "atoms_workflow_create", json!({"workspace_id": ws, "name": "W", "steps": steps}))
             .await;
@@ -71,7 +71,7 @@ async fn fixture() -> Fixture {
         &db,
         "alice",
         "atoms_workflow_execute",
-        json!({"workflow_id": workflow["id"], "input": {"name": "x"}}),
+        json!({"workflow_id": workflow["id"], "inputs": {"name": "x"}}),
     )
     .await;
     let daves = call(&db, "dave", "atoms_workspace_create", json!({"name": "D"})).await;
@@ -187,8 +187,8 @@ async fn private_helpers_are_closed_to_api_roles() {
         "atoms_private.require_user()",
         "atoms_private.audit(gen_random_uuid(), gen_random_uuid(), 'x', 'x', null)",
         // The search helpers read entities unfiltered: only the functions may call them.
-        "(select count(*) from atoms_private.fulltext_hits(gen_random_uuid(), 'x'::tsquery, null, 10))",
-        "(select count(*) from atoms_private.nearest_names(gen_random_uuid(), 'x', null, 10))",
+        "(select count(*) from atoms_private.fulltext_hits(gen_random_uuid(), 'x'::tsquery, null, 10, 0))",
+        "(select count(*) from atoms_private.nearest_names(gen_random_uuid(), 'x', null, 10, 0))",
     ] {
         for role in ["authenticated", "anon"] {
             assert_eq!(

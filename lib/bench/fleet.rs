@@ -57,7 +57,11 @@ pub async fn run(url: &Secret, calls: usize) -> Result<FleetReport, String> {
             "atoms_entity_search",
             json!({"workspace_id": SMALL_WORKSPACE, "query": "junipr meridan"}),
         ),
-        ("read hub + relationships", "atoms_entity_get", json!({"id": hub, "include_relationships": true})),
+        (
+            "read hub + relationships",
+            "atoms_entity_get",
+            json!({"entity_id": hub, "include_relationships": true}),
+        ),
         ("list hub relationships (10)", "atoms_relationship_list", json!({"entity_id": hub, "limit": 10})),
         (
             "export relationships (10)",

@@ -40,6 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("20261129000300_identity_and_membership"),
     migration!("20261129000400_bounded_operations"),
     migration!("20261129000500_policies_and_grants"),
+    migration!("20261129000600_tool_arguments"),
 ];
 
 /// An arbitrary constant naming the migration lock.
