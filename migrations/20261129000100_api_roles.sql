@@ -2,8 +2,9 @@
 --
 -- The security model (ARCHITECTURE.md, "Database security model"):
 --   * `authenticated` (every signed-in caller, through PostgREST or the direct adapter) may only
---     READ the atoms_ tables, filtered by row-level security, and EXECUTE the public atoms_*
---     functions. It holds no INSERT/UPDATE/DELETE/TRUNCATE/TRIGGER/REFERENCES on any table.
+--     EXECUTE the public atoms_* functions. It holds no privilege on any table (not even SELECT:
+--     under row-level security the planner's statistics, visible through EXPLAIN's estimates,
+--     would still leak other tenants' values) and none on the atoms_private schema.
 --   * `atoms_api` owns the public atoms_* functions, which are SECURITY DEFINER: every write goes
 --     through a domain function (its checks, its audit row, its transaction). atoms_api is not a
 --     superuser, has NOBYPASSRLS, and the tables FORCE row-level security, so the policies written
@@ -100,8 +101,6 @@ declare
   lookup_helpers constant text[] := array['current_user_id', 'member_role', 'caller_workspaces',
     'can_bootstrap', 'user_id_of', 'users_with_email', 'provision_user', 'require_an_owner',
     'fulltext_hits', 'nearest_names'];
-  -- Helpers that policies of `authenticated` call (directly or through caller_sub).
-  policy_helpers constant text[] := array['caller_workspaces', 'current_user_id', 'caller_sub', 'claims'];
   -- Per-row JSON builders: no SET clause, so the planner inlines them.
   inlined constant text[] := array['entity_json', 'relationship_json', 'workspace_json',
     'workflow_json', 'run_json', 'claims', 'caller_sub'];
@@ -137,9 +136,6 @@ begin
         execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       end if;
       execute format('grant execute on routine %s to atoms_api', f.signature);
-      if f.name = any (policy_helpers) then
-        execute format('grant execute on routine %s to authenticated', f.signature);
-      end if;
     else
       execute format('alter routine %s security invoker', f.signature);
       if f.name = any (inlined) then
@@ -148,9 +144,6 @@ begin
         execute format('alter routine %s set search_path = pg_catalog, pg_temp', f.signature);
       end if;
       execute format('grant execute on routine %s to atoms_api, atoms_lookup', f.signature);
-      if f.name = any (policy_helpers) then
-        execute format('grant execute on routine %s to authenticated', f.signature);
-      end if;
     end if;
   end loop;
   -- The trigram search helper (run as atoms_lookup) calls pg_trgm's functions and operators.

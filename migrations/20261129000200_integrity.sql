@@ -24,6 +24,8 @@ update public.atoms_users set display_name = null where display_name = email;
 alter table public.atoms_users force row level security;
 -- Adding a member by email.
 create index atoms_users_email_idx on public.atoms_users (lower(email)) where email is not null;
+-- "Has this member acted in this workspace?" (workspace info shows only those by name).
+create index atoms_audit_log_actor_workspace_idx on public.atoms_audit_log (actor_id, workspace_id);
 
 -- The transaction that created a row, so an export can pin the set of rows it pages through
 -- to the snapshot it started from (rows from before this migration: null = always visible).
@@ -50,3 +52,11 @@ create index atoms_relationships_workspace_page_idx on public.atoms_relationship
 -- Keyset pages of a workspace's workflows.
 create index atoms_workflows_list_idx on public.atoms_workflows (workspace_id, created_at, id)
   where deleted_at is null;
+
+-- One row per workspace whose membership is being changed: the functions lock it (insert ... on
+-- conflict do update) to serialise membership changes of that workspace. API roles cannot
+-- reach this table, so nobody can hold the lock from outside a function (an advisory lock
+-- key could be taken by any session).
+create table atoms_private.membership_locks (
+  workspace_id uuid primary key references public.atoms_workspaces (id) on delete cascade
+);

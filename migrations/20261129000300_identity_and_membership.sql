@@ -90,6 +90,11 @@ begin
   if sub is null then
     perform atoms_private.fail('unauthenticated', 'the request carries no user identity (sub)');
   end if;
+  -- A REPEATABLE READ snapshot taken before a concurrent membership change would let a demoted
+  -- member act on stale rights (READ COMMITTED re-reads; SERIALIZABLE aborts the conflict).
+  if pg_catalog.current_setting('transaction_isolation') = 'repeatable read' then
+    perform atoms_private.fail('failed_precondition', 'Atoms operations run at READ COMMITTED or SERIALIZABLE isolation');
+  end if;
   if length(sub) > 255 then
     perform atoms_private.fail('unauthenticated', 'the user identity (sub) is longer than 255 characters');
   end if;
@@ -158,12 +163,15 @@ begin
 end
 $$;
 
--- Serialises membership changes of one workspace (any member may leave, so no row lock that
--- needs editor rights): two owners demoting each other one after the other, never at once.
+-- Serialises membership changes of one workspace until commit (any member may leave, so no
+-- lock that needs editor rights): two owners demoting each other one after the other, never at
+-- once. Under REPEATABLE READ a concurrent change makes this fail (40001) instead of working on
+-- a stale snapshot.
 create function atoms_private.lock_membership(workspace uuid) returns void
   language sql
 as $$
-  select pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended('atoms_members:' || workspace::text, 0))
+  insert into atoms_private.membership_locks (workspace_id) values (workspace)
+  on conflict (workspace_id) do update set workspace_id = excluded.workspace_id
 $$;
 
 -- Fails unless the workspace still has an owner (checked after a change, before commit; as
@@ -212,12 +220,23 @@ begin
     end if;
     return atoms_private.user_id_of(sub);
   end if;
+  if not provision then
+    -- Removal: only this workspace's members can be named, so nothing is learned about others.
+    select array_agg(m.user_id) into matches
+    from public.atoms_workspace_members m join public.atoms_users u on u.id = m.user_id
+    where m.workspace_id = workspace and lower(u.email) = lower(address);
+    if cardinality(matches) > 1 then
+      perform atoms_private.fail('failed_precondition',
+        'more than one member of this workspace uses that email: remove the person by member_id');
+    end if;
+    return matches[1];
+  end if;
   matches := atoms_private.users_with_email(address);
   if cardinality(matches) > 1 then
     perform atoms_private.fail('failed_precondition',
       'more than one Atoms account uses that email: add the person by user_id instead');
   end if;
-  if cardinality(matches) = 0 and provision then
+  if cardinality(matches) = 0 then
     perform atoms_private.fail('not_found',
       'nobody has signed in to Atoms with that email yet: ask them to sign in once, then add them again (or add them by user_id)');
   end if;
@@ -228,7 +247,7 @@ $$;
 -- { workspace_id, user_id | user_email | member_id, role: owner|editor|viewer } -> member   (owners only)
 -- Adding by user_id works before that person ever signed in; adding by user_email needs them
 -- to have signed in with it. The answer carries only what the caller supplied plus the role:
--- never the other person's email or subject.
+-- never the other person's email, subject or member id.
 create or replace function public.atoms_workspace_member_set(args jsonb) returns jsonb
   language plpgsql
 as $$
@@ -251,7 +270,7 @@ begin
   perform atoms_private.audit(ws_id, uid, 'workspace.member_set', 'user', member_id,
     jsonb_build_object('role', new_role));
   return jsonb_strip_nulls(jsonb_build_object('workspace_id', ws_id, 'user_id', args ->> 'user_id',
-    'user_email', args ->> 'user_email', 'member_id', member_id, 'role', new_role));
+    'user_email', args ->> 'user_email', 'member_id', args ->> 'member_id', 'role', new_role));
 end
 $$;
 
@@ -282,7 +301,7 @@ begin
     case when member_id = uid then 'workspace.member_leave' else 'workspace.member_remove' end,
     'user', member_id);
   return jsonb_strip_nulls(jsonb_build_object('workspace_id', ws_id, 'user_id', args ->> 'user_id',
-    'user_email', args ->> 'user_email', 'member_id', member_id, 'removed', true));
+    'user_email', args ->> 'user_email', 'member_id', args ->> 'member_id', 'removed', true));
 end
 $$;
 
@@ -366,7 +385,8 @@ end
 $$;
 
 -- { id } -> { workspace, entities_by_type, relationships, members, last_activity_at }
--- Members are listed by member id, name and role: never their email or sign-in subject.
+-- Members are listed by member id, name and role (those who have not acted here yet by role
+-- only): never their email or sign-in subject.
 create or replace function public.atoms_workspace_info(args jsonb) returns jsonb
   language plpgsql stable
 as $$
@@ -384,11 +404,16 @@ begin
             where workspace_id = ws_id and deleted_at is null group by type) t),
     'entity_count', (select count(*) from public.atoms_entities where workspace_id = ws_id and deleted_at is null),
     'relationship_count', (select count(*) from public.atoms_relationships where workspace_id = ws_id and deleted_at is null),
+    -- A member who has not acted in this workspace yet (just added, perhaps never signed in)
+    -- shows as `hidden`, without id or name: adding someone reveals nothing about them.
     'members', (
-      select coalesce(jsonb_agg(jsonb_build_object(
+      select coalesce(jsonb_agg(case when active.yes then jsonb_build_object(
                'member_id', u.id, 'display_name', u.display_name, 'role', m.role, 'joined_at', m.created_at)
+             else jsonb_build_object('hidden', true, 'role', m.role, 'joined_at', m.created_at) end
              order by m.created_at), '[]')
       from public.atoms_workspace_members m join public.atoms_users u on u.id = m.user_id
+      cross join lateral (select u.id = atoms_private.current_user_id() or exists (
+        select 1 from public.atoms_audit_log a where a.actor_id = u.id and a.workspace_id = ws_id) as yes) active
       where m.workspace_id = ws_id),
     'last_activity_at', greatest(
       ws.updated_at,

@@ -169,7 +169,8 @@ end
 $$;
 
 -- { workspace_id } -> { workspace, entities_by_type, relationships, members, last_activity_at }
--- Members are listed by member id, name and role: never their email or sign-in subject.
+-- Members are listed by member id, name and role (those who have not acted here yet by role
+-- only): never their email or sign-in subject.
 create or replace function public.atoms_workspace_info(args jsonb) returns jsonb
   language plpgsql stable
 as $$
@@ -187,11 +188,16 @@ begin
             where workspace_id = ws_id and deleted_at is null group by type) t),
     'entity_count', (select count(*) from public.atoms_entities where workspace_id = ws_id and deleted_at is null),
     'relationship_count', (select count(*) from public.atoms_relationships where workspace_id = ws_id and deleted_at is null),
+    -- A member who has not acted in this workspace yet (just added, perhaps never signed in)
+    -- shows as `hidden`, without id or name: adding someone reveals nothing about them.
     'members', (
-      select coalesce(jsonb_agg(jsonb_build_object(
+      select coalesce(jsonb_agg(case when active.yes then jsonb_build_object(
                'member_id', u.id, 'display_name', u.display_name, 'role', m.role, 'joined_at', m.created_at)
+             else jsonb_build_object('hidden', true, 'role', m.role, 'joined_at', m.created_at) end
              order by m.created_at), '[]')
       from public.atoms_workspace_members m join public.atoms_users u on u.id = m.user_id
+      cross join lateral (select u.id = atoms_private.current_user_id() or exists (
+        select 1 from public.atoms_audit_log a where a.actor_id = u.id and a.workspace_id = ws_id) as yes) active
       where m.workspace_id = ws_id),
     'last_activity_at', greatest(
       ws.updated_at,
@@ -1018,7 +1024,12 @@ begin
        limit %s) x',
     lim, sort_expr, sort_expr, direction, direction, ws_id, predicates,
     sort_expr, direction, direction, lim + 1);
-  execute sql into page_items, more;
+  begin
+    execute sql into page_items, more;
+  exception when data_exception then
+    perform atoms_private.fail('invalid_argument',
+      'a filter value does not fit its field or operator (e.g. an ilike pattern ending in a lone backslash, a value out of range): check filters');
+  end;
   if more then
     page_items := page_items - lim;
   end if;
@@ -1074,13 +1085,18 @@ begin
     || case when tsq is not null then format(' and e.search @@ %L::tsquery', tsq) else '' end;
   rank := case when tsq is not null then format('ts_rank_cd(e.search, %L::tsquery)', tsq) else 'null::real' end;
   ordering := format('%s desc nulls last, e.created_at desc, e.id', rank);
-  execute 'select count(*)' || matches into total;
-  execute format(
+  begin
+    execute 'select count(*)' || matches into total;
+    execute format(
     'select coalesce(jsonb_agg(atoms_private.entity_json(e)
               || jsonb_strip_nulls(jsonb_build_object(''score'', round(x.rank::numeric, 4))) order by x.n), ''[]'')
      from (select e.id, %s as rank, row_number() over (order by %s) as n %s order by %s limit %s offset %s) x
      join public.atoms_entities e on e.id = x.id',
     rank, ordering, matches, ordering, lim + 1, skip) into items;
+  exception when data_exception then
+    perform atoms_private.fail('invalid_argument',
+      'a filter value does not fit its field or operator (e.g. an ilike pattern ending in a lone backslash, a value out of range): check filters');
+  end;
   return jsonb_build_object('items', items - lim, 'total', total,
     'next_cursor', case when jsonb_array_length(items) > lim then
       atoms_private.encode_cursor(jsonb_build_object('o', skip + lim, 'h', digest)) end);
@@ -1129,6 +1145,7 @@ begin
     end if;
   end if;
   if kind = 'entities' then
+    begin
     execute format(
       'select coalesce(jsonb_agg(item order by created_at, id), ''[]'')
        from (select atoms_private.entity_json(e) as item, e.created_at, e.id
@@ -1139,6 +1156,10 @@ begin
              order by e.created_at, e.id limit $6) x',
       atoms_private.filter_sql(args -> 'filters'))
       into page_items using ws_id, types, snap, after.t, after.i, lim + 1;
+  exception when data_exception then
+    perform atoms_private.fail('invalid_argument',
+      'a filter value does not fit its field or operator (e.g. an ilike pattern ending in a lone backslash, a value out of range): check filters');
+  end;
   else
     select coalesce(jsonb_agg(item order by created_at, id), '[]') into page_items
     from (select atoms_private.relationship_json(r) as item, r.created_at, r.id

@@ -88,7 +88,7 @@ async fn adding_members_reveals_nothing_the_caller_did_not_supply() {
         .await;
     for (answer, sub) in [(&known, "bob"), (&unknown, "newcomer")] {
         let keys: Vec<&str> = answer.as_object().expect("object").keys().map(String::as_str).collect();
-        assert_eq!(keys, ["member_id", "role", "user_id", "workspace_id"], "{answer}");
+        assert_eq!(keys, ["role", "user_id", "workspace_id"], "{answer}");
         assert_eq!(answer["user_id"], sub);
         assert!(!answer.to_string().contains("@example.com"), "no email in {answer}");
     }
@@ -130,6 +130,26 @@ async fn adding_members_reveals_nothing_the_caller_did_not_supply() {
     let members = info["members"].to_string();
     assert!(!members.contains("@example.com") && !members.contains("\"carol\""), "{members}");
     assert_eq!(info["members"].as_array().map(Vec::len), Some(4));
+    // Only members who have acted here (and the caller) are shown by id and name; the others
+    // (the newcomer, carol) are `hidden`, whether or not they ever signed in.
+    let hidden = info["members"].as_array().expect("members").iter().filter(|m| m["hidden"] == true).count();
+    assert_eq!(hidden, 2, "{members}");
+    assert!(
+        info["members"]
+            .as_array()
+            .expect("members")
+            .iter()
+            .all(|m| m["hidden"] == true || m["member_id"].is_string())
+    );
+    // Removing by email names only this workspace's members.
+    let stranger = env
+        .err(
+            "alice",
+            "atoms_workspace_member_remove",
+            json!({"workspace_id": ws, "user_email": "ghost@example.com"}),
+        )
+        .await;
+    assert_eq!(code(&stranger), "not_found");
 }
 
 #[tokio::test]
@@ -400,6 +420,10 @@ async fn forged_or_truncated_cursors_are_invalid_arguments() {
         ),
         ("atoms_entity_list", json!({"workspace_id": ws, "cursor": encode(json!([1, 2]))})),
         ("atoms_entity_list", json!({"workspace_id": ws, "cursor": "%%%"})),
+        (
+            "atoms_query_entities",
+            json!({"workspace_id": ws, "filters": [{"field": "name", "op": "ilike", "value": "%\\"}]}),
+        ),
         (
             "atoms_workspace_list",
             json!({"cursor": encode(json!({"i": "00000000-0000-4000-8000-000000000000"}))}),
