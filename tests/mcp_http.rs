@@ -356,3 +356,25 @@ async fn repeated_stateless_lists_are_identical_and_still_validated() {
         post(&base, &headers, json!({"jsonrpc": "2.0", "id": 11, "method": "tools/list"}).to_string()).await;
     assert_eq!(no_meta.status, StatusCode::BAD_REQUEST, "{}", no_meta.message);
 }
+
+#[tokio::test]
+async fn the_local_identity_needs_a_loopback_listener() {
+    use tower::ServiceExt;
+    let state = atoms::state::AppState::new(support::config(&[])).expect("state");
+    let app = atoms::router::local_server(state.clone(), atoms::mcp::routes(&state));
+    // A local-target process on a wildcard listener: reachable from the network.
+    let listener = atoms::host::local::bind(([0, 0, 0, 0], 0).into()).await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(atoms::host::local::serve(listener, app.clone()));
+    assert_jsonrpc_error(&post(&base, &[], initialize_body()).await, StatusCode::UNAUTHORIZED, -32000);
+
+    // A platform host (Vercel, Lambda) hands requests over without a local listener.
+    let request = axum::http::Request::post("/api/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(axum::body::Body::from(initialize_body()))
+        .expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}

@@ -19,8 +19,9 @@ pub use reader::{Problem, ProblemKind};
 
 use crate::secret::Secret;
 
-/// Where a configuration is meant to run; decides which variables are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Where a configuration is meant to run; decides which variables are required. Ordered from
+/// the least to the most demanding, so "at least production" is `max(target, Production)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Target {
     /// `atoms serve` on a developer machine: nothing is required.
     Local,
@@ -38,13 +39,22 @@ impl Target {
             Self::Production => "production",
         }
     }
+
+    /// The target of a process listening on an interface: a non-loopback bind is never local
+    /// (the embedded defaults and the local identity must not face a network).
+    pub fn for_bind(self, loopback: bool) -> Self {
+        if loopback || self != Self::Local { self } else { Self::Production }
+    }
 }
 
 /// The whole configuration of one process.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `ATOMS_ENV` (`local`/`preview`/`production`), else derived from `VERCEL_ENV`
-    /// (`development` → local); default `local`.
+    /// The target this process runs as, derived once; the platform's word wins over
+    /// `ATOMS_ENV`: `VERCEL_ENV=production|preview` sets at least that target, and under AWS
+    /// Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) it is never `local` (production unless
+    /// `ATOMS_ENV=preview`). Otherwise `ATOMS_ENV` (`local`/`development`, `preview`,
+    /// `production`); default `local`. See [`Target::for_bind`] for listeners.
     pub target: Target,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -210,14 +220,14 @@ impl Config {
         if missing.is_empty() { Ok(config) } else { Err(missing) }
     }
 
-    /// Reads configuration for an explicit target without requiring completeness (used by
-    /// `atoms check-env`, which reports completeness itself).
+    /// Reads configuration without requiring completeness (used by `atoms check-env`, which
+    /// reports completeness itself). `at_least` raises the derived target, never lowers it.
     pub fn read(
         lookup: &dyn Fn(&str) -> Option<String>,
-        target: Option<Target>,
+        at_least: Option<Target>,
     ) -> Result<Self, Vec<Problem>> {
         let mut env = EnvReader::new(lookup);
-        let target = target.unwrap_or_else(|| read_target(&mut env));
+        let target = read_target(&mut env).max(at_least.unwrap_or(Target::Local));
         let config = Config {
             target,
             http: read_http(&mut env),
@@ -252,23 +262,34 @@ impl Config {
     }
 }
 
+/// The target the process runs as, whatever the environment asks for: the platform wins.
+pub fn derive_target(lookup: &dyn Fn(&str) -> Option<String>) -> Target {
+    read_target(&mut EnvReader::new(lookup))
+}
+
 fn read_target(env: &mut EnvReader<'_>) -> Target {
-    let expected = "local, preview or production";
-    if let Some(raw) = env.string(&["ATOMS_ENV"]) {
-        return match raw.to_ascii_lowercase().as_str() {
-            "local" | "development" => Target::Local,
-            "preview" => Target::Preview,
-            "production" => Target::Production,
-            _ => {
-                env.malformed("ATOMS_ENV", expected);
-                Target::Local
-            }
-        };
-    }
-    match env.string(&["VERCEL_ENV"]).as_deref() {
-        Some("production") => Target::Production,
-        Some("preview") => Target::Preview,
-        _ => Target::Local,
+    let requested = env.string(&["ATOMS_ENV"]).map(|raw| match raw.to_ascii_lowercase().as_str() {
+        "local" | "development" => Target::Local,
+        "preview" => Target::Preview,
+        "production" => Target::Production,
+        _ => {
+            env.malformed("ATOMS_ENV", "local, preview or production");
+            Target::Local
+        }
+    });
+    let vercel = match env.string(&["VERCEL_ENV"]).as_deref() {
+        Some("production") => Some(Target::Production),
+        Some("preview") => Some(Target::Preview),
+        _ => None,
+    };
+    let lambda = env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
+    // What the platform says when nobody asks for more: a Vercel deployment's own environment,
+    // and production on Lambda (nothing there is a developer's machine).
+    let platform = vercel.or(lambda.then_some(Target::Production));
+    match (requested, platform) {
+        (None | Some(Target::Local), Some(platform)) => platform,
+        (Some(requested), _) => requested.max(vercel.unwrap_or(Target::Local)),
+        (None, None) => Target::Local,
     }
 }
 

@@ -124,3 +124,42 @@ fn platform_log_stamps_turn_off_our_timestamps() {
     assert!(!config.log.timestamps);
     assert_eq!(config.log.format, LogFormat::Text);
 }
+
+fn target(vars: &[(&str, &str)]) -> Target {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    derive_target(&move |name| map.get(name).cloned())
+}
+
+#[test]
+fn the_platform_decides_the_target_over_atoms_env() {
+    assert_eq!(target(&[]), Target::Local);
+    assert_eq!(target(&[("ATOMS_ENV", "preview")]), Target::Preview);
+    assert_eq!(target(&[("VERCEL_ENV", "development")]), Target::Local, "vercel dev");
+    assert_eq!(target(&[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")]), Target::Production);
+    assert_eq!(target(&[("ATOMS_ENV", "local"), ("VERCEL_ENV", "preview")]), Target::Preview);
+    assert_eq!(target(&[("ATOMS_ENV", "preview"), ("VERCEL_ENV", "production")]), Target::Production);
+    assert_eq!(target(&[("ATOMS_ENV", "production"), ("VERCEL_ENV", "preview")]), Target::Production);
+    assert_eq!(target(&[("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp")]), Target::Production);
+    let lambda_local = [("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"), ("ATOMS_ENV", "local")];
+    assert_eq!(target(&lambda_local), Target::Production);
+    let lambda_preview = [("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"), ("ATOMS_ENV", "preview")];
+    assert_eq!(target(&lambda_preview), Target::Preview);
+}
+
+#[test]
+fn atoms_env_cannot_lower_the_platform_target_at_start_up() {
+    let problems = read(&[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")])
+        .expect_err("a production deployment must be complete");
+    assert_eq!(variables(&problems), ["PUBLIC_URL", "AUTHKIT_DOMAIN", "SUPABASE_URL", "KV_REST_API_URL"]);
+    let mut lambda: Vec<_> = PRODUCTION.iter().filter(|(k, _)| *k != "ATOMS_ENV").copied().collect();
+    lambda.push(("ATOMS_ENV", "local"));
+    lambda.push(("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"));
+    assert_eq!(read(&lambda).expect("complete").target, Target::Production);
+}
+
+#[test]
+fn a_non_loopback_bind_is_never_local() {
+    assert_eq!(Target::Local.for_bind(true), Target::Local);
+    assert_eq!(Target::Local.for_bind(false), Target::Production);
+    assert_eq!(Target::Preview.for_bind(false), Target::Preview);
+}

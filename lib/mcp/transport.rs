@@ -1,9 +1,9 @@
 //! What Atoms adds around rmcp's Streamable HTTP service on the MCP route, in order:
 //!
 //! 1. **Identity hook**: every request becomes a caller [`Identity`] before rmcp sees it, handed
-//!    to handlers through the request extensions. Today only the local mode exists (`atoms
-//!    serve` on loopback: every request is the local user); other targets answer 401 until
-//!    token verification lands in this same hook.
+//!    to handlers through the request extensions. Today only the local mode exists (the local
+//!    target *and* a loopback listener, checked per request: every request is the local user);
+//!    anything else answers 401 until token verification lands in this same hook.
 //! 2. **Body checks**: malformed JSON → 400 `-32700`; batches and non-JSON-RPC bodies → 400
 //!    `-32600` (rmcp would answer plain-text 415).
 //! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
@@ -25,6 +25,7 @@ use super::list_cache::ListCache;
 use super::session_store;
 use crate::config::Target;
 use crate::db::Identity;
+use crate::host::local::Listener;
 use crate::http::{RequestId, jsonrpc};
 use crate::state::AppState;
 
@@ -104,8 +105,12 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     json_rpc_errors(response).await
 }
 
+/// Decides who the caller is. The local identity is granted only when this process runs as the
+/// local target *and* the request arrived on a loopback listener (`host::local` says which); any
+/// other request is refused until token verification lands here.
 fn identify(state: &AppState, request: &Request) -> Result<Identity, Box<Response>> {
-    if state.config.target != Target::Local {
+    let loopback = request.extensions().get::<Listener>().is_some_and(Listener::is_loopback);
+    if state.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
             "authentication required: this deployment accepts no tokens yet",
         )));
