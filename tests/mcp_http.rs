@@ -378,3 +378,22 @@ async fn the_local_identity_needs_a_loopback_listener() {
     let response = app.oneshot(request).await.expect("infallible");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn a_session_the_kv_cannot_store_is_never_handed_out_nor_logged() {
+    let dead = format!("redis://127.0.0.1:{}", support::free_port());
+    let mut server = support::atoms_serve(&[], &[("REDIS_URL", &dead), ("KV_TIMEOUT_MS", "300")]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let reply = post(&base, &[], initialize_body()).await;
+    assert_jsonrpc_error(&reply, StatusCode::SERVICE_UNAVAILABLE, -32603);
+    assert!(reply.headers.get("mcp-session-id").is_none(), "no session the KV does not hold");
+
+    let logs = server.logs();
+    assert!(logs.contains("new MCP session not stored"), "{logs}");
+    assert!(logs.contains("Failed to persist session [redacted]"), "rmcp's warning, redacted: {logs}");
+    // rmcp's session ids are hyphenated UUIDs (request ids are plain hex).
+    let uuid_like = logs
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .any(|run| run.len() == 36 && run.matches('-').count() == 4);
+    assert!(!uuid_like, "no session id in the logs: {logs}");
+}

@@ -10,6 +10,7 @@
 //!    instances), and each use refreshes its TTL; unknown, expired or deleted → 404, even if this
 //!    instance still holds it in memory. KV outage → 503, never a false 404 (clients
 //!    re-initialize on 404).
+//!    A new session the KV could not store is closed and answered 503, not handed out.
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
 //!    with the same status.
 
@@ -21,8 +22,11 @@ use axum::response::Response;
 
 use std::sync::Arc;
 
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
 use super::list_cache::ListCache;
-use super::session_store;
+use super::session_store::{self, KvSessionStore};
 use crate::config::Target;
 use crate::db::Identity;
 use crate::host::local::Listener;
@@ -39,6 +43,10 @@ pub struct GuardState {
     pub lists: Arc<ListCache>,
     /// `Host` values rmcp accepts (the cache only serves requests carrying one of them).
     pub allowed_hosts: Arc<[String]>,
+    /// rmcp's in-memory sessions of this instance (to close one that could not be stored).
+    pub sessions: Arc<LocalSessionManager>,
+    /// The KV session store rmcp writes to (it says which new sessions were not stored).
+    pub store: Arc<KvSessionStore>,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
@@ -92,6 +100,11 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     }
     let is_delete = parts.method == Method::DELETE;
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    if is_initialize && let Some(created) = unstored_session(&guard, &response) {
+        // rmcp answered with a session no instance can find again: close it, tell the client.
+        let _ = guard.sessions.close_session(&created.into()).await;
+        return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+    }
     if let Some(request) = &cacheable {
         response = guard.lists.remember(request, response).await;
     }
@@ -103,6 +116,12 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         tracing::warn!(error = %error, "session delete failed");
     }
     json_rpc_errors(response).await
+}
+
+/// The session id of an `initialize` answer whose session the KV did not take.
+fn unstored_session(guard: &GuardState, response: &Response) -> Option<String> {
+    let created = response.headers().get("mcp-session-id")?.to_str().ok()?;
+    guard.store.take_unstored(created).then(|| created.to_owned())
 }
 
 /// Decides who the caller is. The local identity is granted only when this process runs as the

@@ -72,6 +72,12 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops the process and returns what it wrote to stderr (for processes that log to a file).
+    pub fn logs(&mut self) -> String {
+        self.kill();
+        std::fs::read_to_string(self._dir.0.join(LOG_FILE)).unwrap_or_default()
+    }
 }
 
 /// A throwaway `redis-server` on a free port.
@@ -95,8 +101,10 @@ pub fn redis_url(redis: &Process) -> String {
     format!("redis://127.0.0.1:{}", redis.port)
 }
 
+const LOG_FILE: &str = "stderr.log";
+
 /// `atoms serve --no-database` plus `extra` arguments, as its own process on a free loopback
-/// port with only `env` in its environment.
+/// port with only `env` in its environment; its log lines go to a file ([`Process::logs`]).
 pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
     let dir = TempDir::new("serve");
     let port = free_port();
@@ -107,7 +115,7 @@ pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
         .envs(env.iter().copied())
         .current_dir(&dir.0)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.0.join(LOG_FILE)).expect("log file"))
         .spawn()
         .expect("start atoms serve");
     wait_for_port(port, "atoms serve", &mut child);
