@@ -143,3 +143,50 @@ async fn postgrest_errors_map_to_stable_codes() {
     let error = down.rpc("atoms_user_me", &json!({}), &alice()).await.expect_err("down");
     assert_eq!(error.code(), "unavailable");
 }
+
+/// A fresh database with `sql` (test-only functions) run in it as the administrator.
+async fn database_with(sql: &str) -> Secret {
+    let url = support::postgres::fresh_database().await;
+    let (admin, connection) =
+        tokio_postgres::connect(url.expose(), tokio_postgres::NoTls).await.expect("admin");
+    tokio::spawn(connection);
+    admin.batch_execute(sql).await.expect("test functions");
+    url
+}
+
+#[tokio::test]
+async fn a_function_returning_null_gives_null_not_the_callers_claims() {
+    let url = database_with(
+        "create function public.atoms_test_null(jsonb) returns jsonb language sql as 'select null::jsonb';
+         grant execute on function public.atoms_test_null(jsonb) to authenticated;",
+    )
+    .await;
+    let db = Db::direct(&url, &config(1, 1000)).expect("adapter");
+    let mut caller = alice();
+    caller.email = Some("alice@example.com".to_owned());
+    assert_eq!(db.rpc("atoms_test_null", &json!({}), &caller).await, Ok(serde_json::Value::Null));
+    let base = support::postgrest::start(url.expose()).await;
+    let postgrest = postgrest(&base, support::postgrest::ANON_KEY, mint());
+    assert_eq!(postgrest.rpc("atoms_test_null", &json!({}), &caller).await, Ok(serde_json::Value::Null));
+}
+
+#[tokio::test]
+async fn a_call_dropped_mid_query_never_leaves_an_aborted_transaction_in_the_pool() {
+    let url = database_with(
+        "create function public.atoms_test_slow_failure(jsonb) returns jsonb language plpgsql as
+           $$ begin perform pg_sleep(0.3); raise exception 'failed late'; end $$;
+         grant execute on function public.atoms_test_slow_failure(jsonb) to authenticated;",
+    )
+    .await;
+    let db = Db::direct(&url, &config(1, 2000)).expect("adapter");
+    db.rpc("atoms_user_me", &json!({}), &alice()).await.expect("the one connection is open");
+    // The caller gives up (client disconnect, timeout wrapper) while the function still runs.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(50),
+        db.rpc("atoms_test_slow_failure", &json!({}), &alice()),
+    )
+    .await;
+    assert!(dropped.is_err(), "the call was dropped mid-query");
+    let next = db.rpc("atoms_user_me", &json!({}), &alice()).await;
+    assert_eq!(next.expect("the next caller gets a clean connection")["external_id"], "user_01ALICE");
+}
