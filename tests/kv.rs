@@ -191,6 +191,18 @@ async fn redis_backend_passes_the_suite() {
 }
 
 #[tokio::test]
+async fn rediss_passes_the_suite_over_tls_and_verifies_the_server() {
+    let (redis, ca) = support::start_redis_tls();
+    let url = Secret::new(format!("rediss://127.0.0.1:{}", redis.port));
+    let kv = Kv::redis_with_private_ca(&url, TIMEOUT, &ca).expect("rediss kv");
+    run_suite(&kv).await;
+
+    // From REDIS_URL the public roots apply: a certificate from an unknown CA is refused.
+    let public = redis_kv(url.expose());
+    assert!(matches!(public.ping().await, Err(KvError::Unavailable { .. })), "unknown CA accepted");
+}
+
+#[tokio::test]
 async fn upstash_backend_passes_the_suite_against_a_third_party_server() {
     let redis = support::start_redis();
     let upstash = support::start_upstash(&support::redis_url(&redis));
