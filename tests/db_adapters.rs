@@ -190,3 +190,41 @@ async fn a_call_dropped_mid_query_never_leaves_an_aborted_transaction_in_the_poo
     let next = db.rpc("atoms_user_me", &json!({}), &alice()).await;
     assert_eq!(next.expect("the next caller gets a clean connection")["external_id"], "user_01ALICE");
 }
+
+#[tokio::test]
+async fn postgres_own_error_messages_never_reach_callers() {
+    let url = database_with(
+        "create function public.atoms_test_cast(jsonb) returns jsonb language sql
+           as $$ select to_jsonb(($1 ->> 'id')::uuid) $$;
+         create table public.atoms_test_private (secret_column text);
+         revoke all on public.atoms_test_private from public, authenticated;
+         create function public.atoms_test_private_read(jsonb) returns jsonb language sql
+           as $$ select to_jsonb(count(*)) from public.atoms_test_private $$;
+         create table public.atoms_test_unique (name text unique);
+         create function public.atoms_test_insert(jsonb) returns jsonb language sql
+           security definer set search_path = public as $$ insert into public.atoms_test_unique values ($1 ->> 'name') returning to_jsonb(name) $$;
+         grant execute on all functions in schema public to authenticated;",
+    )
+    .await;
+    let direct = Db::direct(&url, &config(1, 1000)).expect("adapter");
+    let base = support::postgrest::start(url.expose()).await;
+    let through_postgrest = postgrest(&base, support::postgrest::ANON_KEY, mint());
+    for db in [&direct, &through_postgrest] {
+        let forged = db.rpc("atoms_test_cast", &json!({"id": "alice@example.com"}), &alice()).await;
+        let forged = forged.expect_err("not a uuid");
+        assert_eq!(forged.code(), "invalid_argument");
+        assert!(!forged.to_string().contains("alice@example.com"), "input echoed: {forged}");
+
+        let private = db.rpc("atoms_test_private_read", &json!({}), &alice()).await.expect_err("denied");
+        assert_eq!(private.code(), "permission_denied");
+        assert!(!private.to_string().contains("atoms_test_private"), "schema named: {private}");
+
+        let name = uuid::Uuid::new_v4().to_string();
+        db.rpc("atoms_test_insert", &json!({"name": name}), &alice()).await.expect("first insert");
+        let duplicate = db.rpc("atoms_test_insert", &json!({"name": name}), &alice()).await;
+        let duplicate = duplicate.expect_err("unique");
+        assert_eq!(duplicate.code(), "conflict");
+        assert!(!duplicate.to_string().contains(&name), "value echoed: {duplicate}");
+        assert!(!duplicate.to_string().contains("atoms_test_unique"), "constraint named: {duplicate}");
+    }
+}

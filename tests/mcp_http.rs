@@ -397,3 +397,18 @@ async fn a_session_the_kv_cannot_store_is_never_handed_out_nor_logged() {
         .any(|run| run.len() == 36 && run.matches('-').count() == 4);
     assert!(!uuid_like, "no session id in the logs: {logs}");
 }
+
+#[tokio::test]
+async fn initialize_inside_a_deleted_session_is_404_on_every_instance() {
+    let redis = support::start_redis();
+    let config = support::config(&[("REDIS_URL", &support::redis_url(&redis))]);
+    let first = support::spawn_app(config.clone()).await;
+    let second = support::spawn_app(config).await;
+    let session = initialize(&first).await;
+    assert_eq!(call(&second, &session, 2, "ping").await.status, StatusCode::OK, "the second holds it too");
+    delete_session(&first, &session).await;
+    let inside =
+        post(&second, &[("mcp-session-id", &session), ("mcp-protocol-version", LEGACY)], initialize_body())
+            .await;
+    assert_jsonrpc_error(&inside, StatusCode::NOT_FOUND, -32001);
+}

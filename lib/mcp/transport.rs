@@ -84,9 +84,9 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     };
 
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(session) = &session
-        && !is_initialize
-    {
+    // Every request carrying a session id, `initialize` included: a deleted session must not
+    // be revived by an instance that still holds it in memory.
+    if let Some(session) = &session {
         // One round trip both proves the session is live and refreshes its TTL (sessions expire
         // after MCP_SESSION_TTL_HOURS of inactivity, not of age).
         match state.kv.expire(&session_store::key(session), state.config.sessions.ttl).await {
