@@ -63,7 +63,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     let body = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
-            return jsonrpc::payload_too_large();
+            return jsonrpc::payload_too_large(state.config.http.max_body_bytes);
         };
         let kind = match classify(&bytes) {
             Ok(kind) => kind,
