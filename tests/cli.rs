@@ -215,3 +215,15 @@ fn check_env_reports_the_target_each_environment_runs_as() {
         assert!(stdout.contains(expected), "{vars:?}: {stdout}");
     }
 }
+
+#[test]
+fn serve_refuses_an_mcp_path_over_another_route_instead_of_panicking() {
+    for path in ["//", "/health"] {
+        let output = atoms(&["serve", "--no-database", "--port", "0"], &[("ATOMS_MCP_PATH", path)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
+        assert!(stderr.contains("ATOMS_MCP_PATH is malformed"), "{stderr}");
+    }
+    let output = atoms(&["serve", "--no-database", "--port", "0"], &[("RUST_LOG", "atoms=loud")]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RUST_LOG is malformed"));
+}

@@ -298,13 +298,13 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
         &["PUBLIC_URL", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL"],
         "an absolute URL such as https://atoms.example.com",
     );
-    let mcp_path =
-        env.string(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"]).unwrap_or_else(|| "/api/mcp".to_owned());
-    let path_ok = mcp_path.starts_with('/')
-        && mcp_path.len() > 1
-        && mcp_path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
-    if !path_ok {
-        env.malformed("ATOMS_MCP_PATH", "a path such as /api/mcp");
+    let (path_name, mcp_path) = env
+        .named(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"])
+        .map_or(("ATOMS_MCP_PATH", "/api/mcp".to_owned()), |(name, path)| {
+            (name, path.trim_end_matches('/').to_owned())
+        });
+    if !is_mcp_path(&mcp_path) {
+        env.malformed(path_name, "a path such as /api/mcp, outside the other routes (/health, /api/health)");
     }
     let max_body_bytes =
         env.positive(&["ATOMS_MAX_BODY_BYTES"], MAX_BODY_DEFAULT as u64, 64 * 1024 * 1024) as usize;
@@ -315,17 +315,20 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
     if extra_origins.iter().any(|o| !(o.starts_with("http://") || o.starts_with("https://")) && o != "null") {
         env.malformed("MCP_ALLOWED_ORIGINS", "comma-separated origins such as https://app.example.com:443");
     }
-    HttpConfig {
-        public_url,
-        mcp_path: mcp_path.trim_end_matches('/').to_owned(),
-        max_body_bytes,
-        extra_origins,
-    }
+    HttpConfig { public_url, mcp_path, max_body_bytes, extra_origins }
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
-    let level =
-        env.parsed(&["LOG_LEVEL", "RUST_LOG"], LevelFilter::INFO, "off, error, warn, info, debug or trace");
+    let level = match env.named(&["LOG_LEVEL", "RUST_LOG"]) {
+        None => LevelFilter::INFO,
+        Some((name, raw)) => level_of(&raw).unwrap_or_else(|| {
+            env.malformed(
+                name,
+                "off, error, warn, info, debug or trace (or RUST_LOG directives such as atoms=debug)",
+            );
+            LevelFilter::INFO
+        }),
+    };
     let format = match env.string(&["LOG_FORMAT"]).map(|f| f.to_ascii_lowercase()).as_deref() {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,
@@ -452,6 +455,49 @@ fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {
         .map(|host| host.trim_start_matches("https://").trim_end_matches('/').to_owned())
         .collect();
     PlatformInfo { region, commit, deployment_hosts }
+}
+
+/// Routes the MCP path must stay clear of (mounting over them panics while building the router).
+const OTHER_ROUTES: [&str; 2] = ["/health", "/api/health"];
+
+/// An absolute path of plain segments (no empty, `.` or `..` segment) that is not, and is not
+/// under, another route.
+fn is_mcp_path(path: &str) -> bool {
+    let segments_ok = path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+    });
+    let taken = OTHER_ROUTES
+        .iter()
+        .any(|route| path.strip_prefix(route).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+    segments_ok && !taken
+}
+
+/// A level (`debug`), or the level `RUST_LOG`-style directives (`atoms=debug,hyper=warn`) give
+/// this crate: its own directive, else a bare level among them, else the default.
+fn level_of(raw: &str) -> Option<LevelFilter> {
+    if let Ok(level) = raw.parse() {
+        return Some(level);
+    }
+    let mut own = None;
+    let mut bare = None;
+    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.split_once('=') {
+            Some((target, level)) => {
+                let level: LevelFilter = level.trim().parse().ok()?;
+                let target = target.trim();
+                if target == "atoms" || target.starts_with("atoms::") {
+                    own = Some(own.map_or(level, |l: LevelFilter| l.max(level)));
+                }
+            }
+            None => bare = Some(directive.parse::<LevelFilter>().ok()?),
+        }
+    }
+    Some(own.or(bare).unwrap_or(LevelFilter::INFO))
 }
 
 fn is_redis_url(raw: &str) -> bool {

@@ -49,9 +49,14 @@ impl<'a> EnvReader<'a> {
     /// The first of `names` that is set to a non-blank value: the canonical name comes first,
     /// then its aliases.
     pub(crate) fn string(&self, names: &[&str]) -> Option<String> {
-        names
-            .iter()
-            .find_map(|name| (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+        self.named(names).map(|(_, value)| value)
+    }
+
+    /// Like [`Self::string`], with the name that was actually set (a problem names that one).
+    pub(crate) fn named<'n>(&self, names: &[&'n str]) -> Option<(&'n str, String)> {
+        names.iter().find_map(|name| {
+            (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).map(|v| (*name, v))
+        })
     }
 
     pub(crate) fn secret(&self, names: &[&str]) -> Option<Secret> {
@@ -61,10 +66,10 @@ impl<'a> EnvReader<'a> {
     /// Parses the variable with `FromStr`; an unparsable value is recorded as malformed and
     /// `default` is returned so reading can go on.
     pub(crate) fn parsed<T: FromStr>(&mut self, names: &[&str], default: T, expected: &str) -> T {
-        match self.string(names) {
+        match self.named(names) {
             None => default,
-            Some(raw) => raw.parse().unwrap_or_else(|_| {
-                self.malformed(names[0], expected);
+            Some((name, raw)) => raw.parse().unwrap_or_else(|_| {
+                self.malformed(name, expected);
                 default
             }),
         }
@@ -75,19 +80,20 @@ impl<'a> EnvReader<'a> {
         let expected = format!("a whole number between 1 and {max}");
         let value = self.parsed(names, default, &expected);
         if value == 0 || value > max {
-            self.malformed(names[0], &expected);
+            let name = self.named(names).map_or(names[0], |(name, _)| name);
+            self.malformed(name, &expected);
             return default;
         }
         value
     }
 
     pub(crate) fn boolean(&mut self, names: &[&str], default: bool) -> bool {
-        match self.string(names).map(|v| v.to_ascii_lowercase()) {
+        match self.named(names).map(|(name, v)| (name, v.to_ascii_lowercase())) {
             None => default,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
-            Some(_) => {
-                self.malformed(names[0], "true or false");
+            Some((_, v)) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some((_, v)) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some((name, _)) => {
+                self.malformed(name, "true or false");
                 default
             }
         }
@@ -95,7 +101,7 @@ impl<'a> EnvReader<'a> {
 
     /// An absolute http(s) URL without query or fragment; trailing slashes are dropped.
     pub(crate) fn url(&mut self, names: &[&str], expected: &str) -> Option<reqwest::Url> {
-        let raw = self.string(names)?;
+        let (name, raw) = self.named(names)?;
         match reqwest::Url::parse(raw.trim_end_matches('/')) {
             Ok(url)
                 if matches!(url.scheme(), "http" | "https")
@@ -106,7 +112,7 @@ impl<'a> EnvReader<'a> {
                 Some(url)
             }
             _ => {
-                self.malformed(names[0], expected);
+                self.malformed(name, expected);
                 None
             }
         }

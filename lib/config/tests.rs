@@ -163,3 +163,30 @@ fn a_non_loopback_bind_is_never_local() {
     assert_eq!(Target::Local.for_bind(false), Target::Production);
     assert_eq!(Target::Preview.for_bind(false), Target::Preview);
 }
+
+#[test]
+fn rust_log_directives_set_our_level_and_problems_name_the_variable_set() {
+    let level = |vars: &[(&str, &str)]| read(vars).expect("valid").log.level;
+    assert_eq!(level(&[("RUST_LOG", "atoms=debug")]), LevelFilter::DEBUG);
+    assert_eq!(level(&[("RUST_LOG", "warn,atoms::mcp=trace,hyper=off")]), LevelFilter::TRACE);
+    assert_eq!(level(&[("RUST_LOG", "hyper=debug,error")]), LevelFilter::ERROR);
+    assert_eq!(level(&[("RUST_LOG", "hyper=debug")]), LevelFilter::INFO);
+    assert_eq!(level(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "atoms=debug")]), LevelFilter::WARN);
+    let problems = read(&[("RUST_LOG", "atoms=loud")]).expect_err("malformed");
+    assert_eq!(variables(&problems), ["RUST_LOG"], "the variable that is set");
+    let problems = read(&[("ATOMS_FASTMCP_HTTP_PATH", "/api mcp")]).expect_err("malformed");
+    assert_eq!(variables(&problems), ["ATOMS_FASTMCP_HTTP_PATH"]);
+}
+
+#[test]
+fn the_mcp_path_cannot_be_empty_or_another_route() {
+    for path in
+        ["//", "/", "/health", "/health/", "/health/live", "/api/health", "/api//mcp", "/api/../x", "api/mcp"]
+    {
+        let problems = read(&[("ATOMS_MCP_PATH", path)]).expect_err(path);
+        assert_eq!(variables(&problems), ["ATOMS_MCP_PATH"], "{path}");
+    }
+    for path in ["/mcp", "/api/mcp/", "/healthz", "/v1/mcp.json"] {
+        read(&[("ATOMS_MCP_PATH", path)]).unwrap_or_else(|p| panic!("{path}: {p:?}"));
+    }
+}

@@ -113,10 +113,13 @@ fn map_error(error: &tokio_postgres::Error) -> DbError {
     }
 }
 
-/// `value` as a dollar-quoted literal whose tag does not occur in it.
+/// `value` as a dollar-quoted literal whose tag does not occur in it — nor across its end:
+/// `x$a` followed by the closing `$a$` would read `x` + `$a$` + `a$`, so the check is on
+/// `value` + tag.
 pub(crate) fn dollar_quote(value: &str) -> String {
     let mut tag = String::from("$a$");
-    while value.contains(&tag) {
+    // The literal ends at the first tag after the opening one: it must be the closing tag.
+    while format!("{value}{tag}").find(&tag) != Some(value.len()) {
         tag = format!("$a{}$", uuid::Uuid::new_v4().simple());
     }
     format!("{tag}{value}{tag}")
@@ -135,5 +138,15 @@ mod tests {
         assert_ne!(tag, "$a$");
         assert!(!hostile.contains(tag));
         assert_eq!(&quoted[tag.len()..quoted.len() - tag.len()], hostile);
+    }
+
+    #[test]
+    fn a_tag_overlapping_the_end_of_the_value_is_not_used() {
+        for value in ["x$a", "db$a", "$a", "x$"] {
+            let quoted = dollar_quote(value);
+            let tag = &quoted[..quoted[1..].find('$').map(|i| i + 2).expect("tag")];
+            let body_and_close = &quoted[tag.len()..];
+            assert_eq!(body_and_close.find(tag), Some(value.len()), "{value} → {quoted}");
+        }
     }
 }
