@@ -15,7 +15,7 @@ pub mod upstash;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use command::{Command, Reply};
+pub use command::{Command, MAX_TTL, Reply};
 pub use error::KvError;
 
 use crate::config::{KvBackend, KvConfig};
@@ -76,6 +76,9 @@ impl Kv {
     pub async fn pipeline(&self, commands: Vec<Command>) -> Result<Vec<Reply>, KvError> {
         if commands.is_empty() {
             return Ok(Vec::new());
+        }
+        for command in &commands {
+            command.check()?;
         }
         let replies = match self {
             Self::Memory(kv) => kv.execute(&commands),
