@@ -412,3 +412,110 @@ async fn initialize_inside_a_deleted_session_is_404_on_every_instance() {
             .await;
     assert_jsonrpc_error(&inside, StatusCode::NOT_FOUND, -32001);
 }
+
+/// One request of the cache-versus-rmcp comparison: extra headers (appended, so a name may
+/// repeat) on a stateless list call.
+async fn list_status(base: &str, headers: &[(&str, &str)], method: &str) -> StatusCode {
+    let mut request = reqwest::Client::new().post(format!("{base}/api/mcp"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(stateless(method, json!(1))).send().await.expect("request");
+    response.status()
+}
+
+/// A small deterministic generator (no dependency, same cases every run).
+struct Cases(u64);
+
+impl Cases {
+    fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        choices[(self.0 >> 33) as usize % choices.len()]
+    }
+}
+
+#[tokio::test]
+async fn the_list_cache_is_exactly_as_strict_as_rmcp() {
+    let warm = support::spawn_app(support::config(&[])).await;
+    let rmcp_only = support::spawn_app(support::config(&[("CACHE_ENABLED", "false")])).await;
+    const OK_ACCEPT: &str = "application/json, text/event-stream";
+    for method in ["tools/list", "prompts/list", "resources/list", "resources/templates/list"] {
+        let plain = [
+            ("content-type", "application/json"),
+            ("accept", OK_ACCEPT),
+            ("mcp-protocol-version", CURRENT),
+            ("mcp-method", method),
+        ];
+        assert_eq!(list_status(&warm, &plain, method).await, StatusCode::OK, "warming {method}");
+    }
+    let hosts = [
+        "localhost",
+        "localhost:3000",
+        "127.0.0.1:8080",
+        "[::1]",
+        "[::1]:3000",
+        "::1",
+        "LOCALHOST",
+        "evil.example",
+        "localhost:abc",
+        "local host",
+        "[::1",
+        "localhost.",
+    ];
+    let accepts = [
+        OK_ACCEPT,
+        "application/json;q=0, text/event-stream",
+        "application/json;q=0.000, text/event-stream",
+        "application/json;q=0.5, text/event-stream;q=1",
+        "text/event-stream",
+        "application/json",
+        "*/*",
+        "application/json, text/event-stream;q=0",
+        "application/json;q=abc, text/event-stream",
+        "APPLICATION/JSON, TEXT/EVENT-STREAM",
+        "application/json;foo=\"a,text/event-stream\"",
+        "application/json;q=0.0001, text/event-stream",
+        "application/json-seq, text/event-stream",
+    ];
+    let content_types = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json-seq",
+        "APPLICATION/JSON",
+        "text/plain",
+        "application/jsonx",
+        " application/json ",
+        "application/json;",
+    ];
+    let versions = [CURRENT, "2025-11-25", "2030-01-01", "2026-07-28 "];
+    let extras: [&[(&str, &str)]; 10] = [
+        &[],
+        &[("mcp-method", "tools/list")],
+        &[("mcp-method", "prompts/list")],
+        &[("mcp-protocol-version", CURRENT)],
+        &[("mcp-name", "x")],
+        &[("mcp-param-x", "1")],
+        &[("accept", "text/event-stream")],
+        &[("content-type", "application/json")],
+        &[("origin", "http://localhost:1234")],
+        &[("host", "localhost")],
+    ];
+    let mut cases = Cases(15);
+    let mut compared = 0;
+    for round in 0..240 {
+        let method = cases.pick(&["tools/list", "prompts/list"]);
+        let mut headers = vec![
+            ("host", if round < 20 { hosts[round % hosts.len()] } else { cases.pick(&hosts) }),
+            ("accept", if round < 20 { OK_ACCEPT } else { cases.pick(&accepts) }),
+            ("content-type", cases.pick(&content_types)),
+            ("mcp-protocol-version", cases.pick(&versions)),
+            ("mcp-method", method),
+        ];
+        headers.extend(extras[round % extras.len()].iter().copied());
+        let (cached, uncached) =
+            (list_status(&warm, &headers, method).await, list_status(&rmcp_only, &headers, method).await);
+        assert_eq!(cached, uncached, "warm cache and rmcp disagree on {headers:?}");
+        compared += usize::from(cached == StatusCode::OK);
+    }
+    assert!(compared > 10, "the comparison must include accepted requests too ({compared})");
+}

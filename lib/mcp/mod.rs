@@ -47,7 +47,7 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler
     let service = StreamableHttpService::new(move || Ok(handler()), sessions.clone(), transport);
     let guard = transport::GuardState {
         app: state.clone(),
-        lists: Arc::new(list_cache::ListCache::default()),
+        lists: Arc::new(list_cache::ListCache::new(config.cache.enabled)),
         allowed_hosts: allowed_hosts(config).into(),
         sessions,
         store,
