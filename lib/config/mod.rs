@@ -8,44 +8,19 @@
 
 mod completeness;
 mod reader;
+mod target;
 
 use std::time::Duration;
 
 pub use tracing::level_filters::LevelFilter;
 
 pub use completeness::check_complete;
-use reader::EnvReader;
+use reader::{EnvReader, is_mcp_path, level_of};
 pub use reader::{Problem, ProblemKind};
+use target::read_target;
+pub use target::{Target, derive_target};
 
 use crate::secret::Secret;
-
-/// Where a configuration is meant to run; decides which variables are required. Ordered from
-/// the least to the most demanding, so "at least production" is `max(target, Production)`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-pub enum Target {
-    /// `atoms serve` on a developer machine: nothing is required.
-    Local,
-    /// A Vercel preview deployment: real auth, database and shared KV; URL may come from Vercel.
-    Preview,
-    /// The production deployment: everything required, `PUBLIC_URL` must be https.
-    Production,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Preview => "preview",
-            Self::Production => "production",
-        }
-    }
-
-    /// The target of a process listening on an interface: a non-loopback bind is never local
-    /// (the embedded defaults and the local identity must not face a network).
-    pub fn for_bind(self, loopback: bool) -> Self {
-        if loopback || self != Self::Local { self } else { Self::Production }
-    }
-}
 
 /// The whole configuration of one process.
 #[derive(Debug, Clone)]
@@ -262,37 +237,6 @@ impl Config {
     }
 }
 
-/// The target the process runs as, whatever the environment asks for: the platform wins.
-pub fn derive_target(lookup: &dyn Fn(&str) -> Option<String>) -> Target {
-    read_target(&mut EnvReader::new(lookup))
-}
-
-fn read_target(env: &mut EnvReader<'_>) -> Target {
-    let requested = env.string(&["ATOMS_ENV"]).map(|raw| match raw.to_ascii_lowercase().as_str() {
-        "local" | "development" => Target::Local,
-        "preview" => Target::Preview,
-        "production" => Target::Production,
-        _ => {
-            env.malformed("ATOMS_ENV", "local, preview or production");
-            Target::Local
-        }
-    });
-    let vercel = match env.string(&["VERCEL_ENV"]).as_deref() {
-        Some("production") => Some(Target::Production),
-        Some("preview") => Some(Target::Preview),
-        _ => None,
-    };
-    let lambda = env.string(&["AWS_LAMBDA_FUNCTION_NAME"]).is_some();
-    // What the platform says when nobody asks for more: a Vercel deployment's own environment,
-    // and production on Lambda (nothing there is a developer's machine).
-    let platform = vercel.or(lambda.then_some(Target::Production));
-    match (requested, platform) {
-        (None | Some(Target::Local), Some(platform)) => platform,
-        (Some(requested), _) => requested.max(vercel.unwrap_or(Target::Local)),
-        (None, None) => Target::Local,
-    }
-}
-
 fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
     let public_url = env.url(
         &["PUBLIC_URL", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL"],
@@ -455,49 +399,6 @@ fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {
         .map(|host| host.trim_start_matches("https://").trim_end_matches('/').to_owned())
         .collect();
     PlatformInfo { region, commit, deployment_hosts }
-}
-
-/// Routes the MCP path must stay clear of (mounting over them panics while building the router).
-const OTHER_ROUTES: [&str; 2] = ["/health", "/api/health"];
-
-/// An absolute path of plain segments (no empty, `.` or `..` segment) that is not, and is not
-/// under, another route.
-fn is_mcp_path(path: &str) -> bool {
-    let segments_ok = path.strip_prefix('/').is_some_and(|rest| {
-        rest.split('/').all(|segment| {
-            !segment.is_empty()
-                && segment != "."
-                && segment != ".."
-                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        })
-    });
-    let taken = OTHER_ROUTES
-        .iter()
-        .any(|route| path.strip_prefix(route).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
-    segments_ok && !taken
-}
-
-/// A level (`debug`), or the level `RUST_LOG`-style directives (`atoms=debug,hyper=warn`) give
-/// this crate: its own directive, else a bare level among them, else the default.
-fn level_of(raw: &str) -> Option<LevelFilter> {
-    if let Ok(level) = raw.parse() {
-        return Some(level);
-    }
-    let mut own = None;
-    let mut bare = None;
-    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
-        match directive.split_once('=') {
-            Some((target, level)) => {
-                let level: LevelFilter = level.trim().parse().ok()?;
-                let target = target.trim();
-                if target == "atoms" || target.starts_with("atoms::") {
-                    own = Some(own.map_or(level, |l: LevelFilter| l.max(level)));
-                }
-            }
-            None => bare = Some(directive.parse::<LevelFilter>().ok()?),
-        }
-    }
-    Some(own.or(bare).unwrap_or(LevelFilter::INFO))
 }
 
 fn is_redis_url(raw: &str) -> bool {

@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use tracing::level_filters::LevelFilter;
+
 use crate::secret::Secret;
 
 /// What is wrong with one variable.
@@ -129,4 +131,47 @@ impl<'a> EnvReader<'a> {
     fn push(&mut self, variable: &str, kind: ProblemKind, expected: &str) {
         self.problems.push(Problem { variable: variable.to_owned(), kind, expected: expected.to_owned() });
     }
+}
+
+/// Routes the MCP path must stay clear of (mounting over them panics while building the router).
+const OTHER_ROUTES: [&str; 2] = ["/health", "/api/health"];
+
+/// An absolute path of plain segments (no empty, `.` or `..` segment) that is not, and is not
+/// under, another route.
+pub(super) fn is_mcp_path(path: &str) -> bool {
+    let segments_ok = path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+    });
+    let taken = OTHER_ROUTES
+        .iter()
+        .any(|route| path.strip_prefix(route).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+    segments_ok && !taken
+}
+
+/// A level (`debug`), or the level `RUST_LOG`-style directives (`atoms=debug,hyper=warn`) give
+/// this crate: its own directive, else a bare level among them, else the default.
+pub(super) fn level_of(raw: &str) -> Option<LevelFilter> {
+    if let Ok(level) = raw.parse() {
+        return Some(level);
+    }
+    let mut own = None;
+    let mut bare = None;
+    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.split_once('=') {
+            Some((target, level)) => {
+                let level: LevelFilter = level.trim().parse().ok()?;
+                let target = target.trim();
+                if target == "atoms" || target.starts_with("atoms::") {
+                    own = Some(own.map_or(level, |l: LevelFilter| l.max(level)));
+                }
+            }
+            None => bare = Some(directive.parse::<LevelFilter>().ok()?),
+        }
+    }
+    Some(own.or(bare).unwrap_or(LevelFilter::INFO))
 }
