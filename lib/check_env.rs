@@ -3,11 +3,15 @@
 //! Reports every malformed and missing variable for the chosen target, naming variables and the
 //! expected shape only — never a value.
 
-use crate::config::{Config, Problem, Target, check_complete};
+use crate::config::{Config, Problem, Target, check_complete, derive_target};
 
 /// The verdict on one environment.
 pub struct EnvReport {
+    /// The target checked: the one the process would really run as (see
+    /// [`Config::target`]), raised to `--target` when that asks for more.
     pub target: Target,
+    /// `--target`, when it asked for less than the environment makes the process run as.
+    pub overridden: Option<Target>,
     pub problems: Vec<Problem>,
     /// What was found, for the summary (backend names, not values).
     pub summary: Vec<(&'static str, String)>,
@@ -21,6 +25,14 @@ impl EnvReport {
     /// The human-readable report.
     pub fn render(&self) -> String {
         let mut out = String::new();
+        if let Some(requested) = self.overridden {
+            out.push_str(&format!(
+                "note: --target {} was asked for, but this environment runs as {} \
+                 (VERCEL_ENV or AWS Lambda decide, not ATOMS_ENV)\n",
+                requested.as_str(),
+                self.target.as_str()
+            ));
+        }
         if self.is_complete() {
             out.push_str(&format!("environment is complete for target {}\n", self.target.as_str()));
             for (name, value) in &self.summary {
@@ -41,14 +53,14 @@ impl EnvReport {
     }
 }
 
-/// Checks the environment seen through `lookup` for `target` (default: the target the
-/// environment itself names, see [`Config`]).
-pub fn check(lookup: &dyn Fn(&str) -> Option<String>, target: Option<Target>) -> EnvReport {
-    match Config::read(lookup, target) {
-        Err(problems) => {
-            let target = target.unwrap_or(Target::Local);
-            EnvReport { target, problems, summary: Vec::new() }
-        }
+/// Checks the environment seen through `lookup` for the target the process would really run as
+/// (see [`Config::target`]), or for `requested` when that is more demanding.
+pub fn check(lookup: &dyn Fn(&str) -> Option<String>, requested: Option<Target>) -> EnvReport {
+    let derived = derive_target(lookup);
+    let target = derived.max(requested.unwrap_or(Target::Local));
+    let overridden = requested.filter(|requested| *requested < derived);
+    match Config::read(lookup, Some(target)) {
+        Err(problems) => EnvReport { target, overridden, problems, summary: Vec::new() },
         Ok(config) => {
             let problems = check_complete(&config, config.target);
             let database = match (&config.database.database_url, &config.database.supabase) {
@@ -79,7 +91,7 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, target: Option<Target>) ->
                     config.auth.authkit_domain.clone().unwrap_or_else(|| "not configured".to_owned()),
                 ),
             ];
-            EnvReport { target: config.target, problems, summary }
+            EnvReport { target: config.target, overridden, problems, summary }
         }
     }
 }

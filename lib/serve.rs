@@ -1,8 +1,9 @@
 //! `atoms serve`: every route of the bundle on one port, on embedded defaults.
 //!
 //! With no configuration it runs the local target: KV in memory, loopback only. Binding any other
-//! interface requires a complete production configuration, because the embedded defaults are
-//! not safe to expose.
+//! interface requires a complete production configuration and makes the process run as
+//! production (never `local`, whatever `ATOMS_ENV` says), because the embedded defaults and the
+//! local identity are not safe to expose.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -62,13 +63,14 @@ pub struct LocalServer {
 impl LocalServer {
     /// Validates configuration for the bind address and binds.
     pub async fn bind(config: Config, options: &ServeOptions) -> Result<Self, ServeError> {
+        let mut config = config;
         if !options.host.is_loopback() {
             let missing = check_complete(&config, Target::Production);
             if !missing.is_empty() {
                 return Err(ServeError::PublicBindWithoutProduction { host: options.host, missing });
             }
         }
-        let mut config = config;
+        config.target = config.target.for_bind(options.host.is_loopback());
         let database = &config.database;
         if options.embedded_database && database.database_url.is_none() && database.supabase.is_none() {
             let url = crate::db::prepare_local(&database.data_dir, database.postgres_bin_dir.as_deref())

@@ -174,3 +174,98 @@ fn serve_starts_an_embedded_database_and_reuses_it() {
     let cluster = atoms::db::local::LocalPostgres::start(&data.0.join("postgres")).expect("reuse cluster");
     cluster.stop().expect("stop cluster");
 }
+
+/// A complete production configuration that does not say `ATOMS_ENV`, with KV on `redis_url`.
+fn production_without_atoms_env(redis_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("PUBLIC_URL", "https://atoms.example.com".to_owned()),
+        ("AUTHKIT_DOMAIN", "acme.authkit.app".to_owned()),
+        ("SUPABASE_URL", "https://abc.supabase.co".to_owned()),
+        ("SUPABASE_ANON_KEY", "anon-secret-value".to_owned()),
+        ("REDIS_URL", redis_url.to_owned()),
+    ]
+}
+
+/// Status of an MCP `initialize` without a token, sent to `port` as `Host: atoms.example.com`.
+fn initialize_without_token(port: u16) -> u16 {
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        runtime.block_on(async {
+            let body = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "cli-test", "version": "1"}}});
+            let response = reqwest::Client::new()
+                .post(format!("http://127.0.0.1:{port}/api/mcp"))
+                .header("host", "atoms.example.com")
+                .header("content-type", "application/json")
+                .header("accept", "application/json, text/event-stream")
+                .body(body.to_string())
+                .send()
+                .await
+                .expect("initialize");
+            response.status().as_u16()
+        })
+    })
+    .join()
+    .expect("client thread")
+}
+
+#[test]
+fn a_public_bind_never_hands_out_the_local_identity() {
+    let redis = support::start_redis();
+    let vars = production_without_atoms_env(&support::redis_url(&redis));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = support::atoms_serve(&["--host", "0.0.0.0"], &vars);
+    assert_eq!(initialize_without_token(server.port), 401, "no token on a public bind is no identity");
+}
+
+#[test]
+fn atoms_env_cannot_make_a_vercel_production_process_local() {
+    let redis = support::start_redis();
+    let mut vars = production_without_atoms_env(&support::redis_url(&redis));
+    vars.push(("ATOMS_ENV", "development".to_owned()));
+    vars.push(("VERCEL_ENV", "production".to_owned()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = support::atoms_serve(&[], &vars);
+    assert_eq!(initialize_without_token(server.port), 401, "even on loopback");
+
+    let output = atoms(&["check-env"], &vars);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("complete for target production"), "{stdout}");
+    let incomplete = atoms(
+        &["check-env", "--target", "local"],
+        &[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")],
+    );
+    let stdout = String::from_utf8_lossy(&incomplete.stdout);
+    assert_eq!(incomplete.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("not ready for target production"), "{stdout}");
+    assert!(stdout.contains("--target local was asked for"), "{stdout}");
+}
+
+#[test]
+fn check_env_reports_the_target_each_environment_runs_as() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[], "complete for target local"),
+        (&[("ATOMS_ENV", "development")], "complete for target local"),
+        (&[("VERCEL_ENV", "development")], "complete for target local"),
+        (&[("VERCEL_ENV", "preview"), ("ATOMS_ENV", "local")], "not ready for target preview"),
+        (&[("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp")], "not ready for target production"),
+        (&[("ATOMS_ENV", "production")], "not ready for target production"),
+    ];
+    for (vars, expected) in cases {
+        let output = atoms(&["check-env"], vars);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(expected), "{vars:?}: {stdout}");
+    }
+}
+
+#[test]
+fn serve_refuses_an_mcp_path_over_another_route_instead_of_panicking() {
+    for path in ["//", "/health"] {
+        let output = atoms(&["serve", "--no-database", "--port", "0"], &[("ATOMS_MCP_PATH", path)]);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{path}: {stderr}");
+        assert!(stderr.contains("ATOMS_MCP_PATH is malformed"), "{stderr}");
+    }
+    let output = atoms(&["serve", "--no-database", "--port", "0"], &[("RUST_LOG", "atoms=loud")]);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("RUST_LOG is malformed"));
+}

@@ -145,3 +145,88 @@ async fn postgrest_errors_map_to_stable_codes() {
     let error = down.rpc("atoms_user_me", &json!({}), &alice()).await.expect_err("down");
     assert_eq!(error.code(), "unavailable");
 }
+
+/// A fresh database with `sql` (test-only functions) run in it as the administrator.
+async fn database_with(sql: &str) -> Secret {
+    let url = support::postgres::fresh_database().await;
+    let (admin, connection) =
+        tokio_postgres::connect(url.expose(), tokio_postgres::NoTls).await.expect("admin");
+    tokio::spawn(connection);
+    admin.batch_execute(sql).await.expect("test functions");
+    url
+}
+
+#[tokio::test]
+async fn a_function_returning_null_gives_null_not_the_callers_claims() {
+    let url = database_with(
+        "create function public.atoms_test_null(jsonb) returns jsonb language sql as 'select null::jsonb';
+         grant execute on function public.atoms_test_null(jsonb) to authenticated;",
+    )
+    .await;
+    let db = Db::direct(&url, &config(1, 1000)).expect("adapter");
+    let mut caller = alice();
+    caller.email = Some("alice@example.com".to_owned());
+    assert_eq!(db.rpc("atoms_test_null", &json!({}), &caller).await, Ok(serde_json::Value::Null));
+    let base = support::postgrest::start(url.expose()).await;
+    let postgrest = postgrest(&base, support::postgrest::ANON_KEY, mint());
+    assert_eq!(postgrest.rpc("atoms_test_null", &json!({}), &caller).await, Ok(serde_json::Value::Null));
+}
+
+#[tokio::test]
+async fn a_call_dropped_mid_query_never_leaves_an_aborted_transaction_in_the_pool() {
+    let url = database_with(
+        "create function public.atoms_test_slow_failure(jsonb) returns jsonb language plpgsql as
+           $$ begin perform pg_sleep(0.3); raise exception 'failed late'; end $$;
+         grant execute on function public.atoms_test_slow_failure(jsonb) to authenticated;",
+    )
+    .await;
+    let db = Db::direct(&url, &config(1, 2000)).expect("adapter");
+    db.rpc("atoms_user_me", &json!({}), &alice()).await.expect("the one connection is open");
+    // The caller gives up (client disconnect, timeout wrapper) while the function still runs.
+    let dropped = tokio::time::timeout(
+        Duration::from_millis(50),
+        db.rpc("atoms_test_slow_failure", &json!({}), &alice()),
+    )
+    .await;
+    assert!(dropped.is_err(), "the call was dropped mid-query");
+    let next = db.rpc("atoms_user_me", &json!({}), &alice()).await;
+    assert_eq!(next.expect("the next caller gets a clean connection")["external_id"], "user_01ALICE");
+}
+
+#[tokio::test]
+async fn postgres_own_error_messages_never_reach_callers() {
+    let url = database_with(
+        "create function public.atoms_test_cast(jsonb) returns jsonb language sql
+           as $$ select to_jsonb(($1 ->> 'id')::uuid) $$;
+         create table public.atoms_test_private (secret_column text);
+         revoke all on public.atoms_test_private from public, authenticated;
+         create function public.atoms_test_private_read(jsonb) returns jsonb language sql
+           as $$ select to_jsonb(count(*)) from public.atoms_test_private $$;
+         create table public.atoms_test_unique (name text unique);
+         create function public.atoms_test_insert(jsonb) returns jsonb language sql
+           security definer set search_path = public as $$ insert into public.atoms_test_unique values ($1 ->> 'name') returning to_jsonb(name) $$;
+         grant execute on all functions in schema public to authenticated;",
+    )
+    .await;
+    let direct = Db::direct(&url, &config(1, 1000)).expect("adapter");
+    let base = support::postgrest::start(url.expose()).await;
+    let through_postgrest = postgrest(&base, support::postgrest::ANON_KEY, mint());
+    for db in [&direct, &through_postgrest] {
+        let forged = db.rpc("atoms_test_cast", &json!({"id": "alice@example.com"}), &alice()).await;
+        let forged = forged.expect_err("not a uuid");
+        assert_eq!(forged.code(), "invalid_argument");
+        assert!(!forged.to_string().contains("alice@example.com"), "input echoed: {forged}");
+
+        let private = db.rpc("atoms_test_private_read", &json!({}), &alice()).await.expect_err("denied");
+        assert_eq!(private.code(), "permission_denied");
+        assert!(!private.to_string().contains("atoms_test_private"), "schema named: {private}");
+
+        let name = uuid::Uuid::new_v4().to_string();
+        db.rpc("atoms_test_insert", &json!({"name": name}), &alice()).await.expect("first insert");
+        let duplicate = db.rpc("atoms_test_insert", &json!({"name": name}), &alice()).await;
+        let duplicate = duplicate.expect_err("unique");
+        assert_eq!(duplicate.code(), "conflict");
+        assert!(!duplicate.to_string().contains(&name), "value echoed: {duplicate}");
+        assert!(!duplicate.to_string().contains("atoms_test_unique"), "constraint named: {duplicate}");
+    }
+}

@@ -105,7 +105,7 @@ async fn cors_preflight_admits_mcp_clients() {
 async fn oversized_bodies_get_413_in_the_envelope() {
     let base = support::spawn_app(support::config(&[])).await;
     let response = reqwest::Client::new()
-        .post(format!("{base}/api/mcp"))
+        .post(format!("{base}/health"))
         .header("content-type", "application/json")
         .body(vec![b'x'; 2 * 1024 * 1024])
         .send()
@@ -116,6 +116,68 @@ async fn oversized_bodies_get_413_in_the_envelope() {
     let error = envelope(response).await;
     assert_eq!(error["code"], "payload_too_large");
     assert_eq!(error["message"], "The request body exceeds the limit of 1048576 bytes.");
+}
+
+/// Sends `body` to `/api/mcp` over a raw connection, chunked or with a `Content-Length`, and
+/// returns the status line and body.
+async fn raw_mcp_post(base: &str, body: &[u8], chunked: bool) -> (String, Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let address = base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.expect("connect");
+    let framing = if chunked {
+        "transfer-encoding: chunked".to_owned()
+    } else {
+        format!("content-length: {}", body.len())
+    };
+    let head = format!(
+        "POST /api/mcp HTTP/1.1\r\nhost: localhost\r\ncontent-type: application/json\r\n\
+         accept: application/json, text/event-stream\r\nconnection: close\r\n{framing}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.expect("head");
+    if chunked {
+        for chunk in body.chunks(64) {
+            stream.write_all(format!("{:x}\r\n", chunk.len()).as_bytes()).await.expect("size");
+            stream.write_all(chunk).await.expect("chunk");
+            stream.write_all(b"\r\n").await.expect("crlf");
+        }
+        stream.write_all(b"0\r\n\r\n").await.expect("last chunk");
+    } else {
+        stream.write_all(body).await.expect("body");
+    }
+    let mut reply = Vec::new();
+    let _ = stream.read_to_end(&mut reply).await;
+    let reply = String::from_utf8_lossy(&reply).into_owned();
+    let status = reply.lines().next().unwrap_or_default().to_owned();
+    let body = reply.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body = body.lines().find(|line| line.starts_with('{')).unwrap_or_default();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn the_mcp_route_has_one_413_shape_whatever_the_framing() {
+    let base = support::spawn_app(support::config(&[("ATOMS_MAX_BODY_BYTES", "100")])).await;
+    let body =
+        format!("{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\",\"pad\":\"{}\"}}", "x".repeat(200));
+    let (status, with_length) = raw_mcp_post(&base, body.as_bytes(), false).await;
+    assert!(status.contains("413"), "{status}");
+    let (status, chunked) = raw_mcp_post(&base, body.as_bytes(), true).await;
+    assert!(status.contains("413"), "{status}");
+    assert_eq!(with_length, chunked, "one body shape on the MCP route");
+    assert_eq!(chunked["jsonrpc"], "2.0", "{chunked}");
+    assert_eq!(chunked["error"]["code"], -32600);
+    assert_eq!(chunked["error"]["message"], "The request body exceeds the limit of 100 bytes.");
+}
+
+#[tokio::test]
+async fn unmatched_paths_are_logged_as_a_placeholder() {
+    let mut server = support::atoms_serve(&[], &[]);
+    let response = reqwest::get(format!("http://127.0.0.1:{}/oauth/callback/SECRET-CODE-123", server.port))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), StatusCode::NOT_FOUND);
+    let logs = server.logs();
+    assert!(logs.contains("\"route\":\"(unmatched)\""), "{logs}");
+    assert!(!logs.contains("SECRET-CODE-123"), "raw path logged: {logs}");
 }
 
 #[tokio::test]

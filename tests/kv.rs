@@ -47,6 +47,7 @@ async fn run_suite(kv: &Kv) {
     pipelines_reply_in_order(kv, &keys).await;
     concurrent_increments_are_atomic(kv, &keys).await;
     wrong_types_are_command_errors(kv, &keys).await;
+    edge_arguments_behave_alike(kv, &keys).await;
 }
 
 async fn strings_round_trip(kv: &Kv, keys: &Keys) {
@@ -179,6 +180,39 @@ async fn wrong_types_are_command_errors(kv: &Kv, keys: &Keys) {
     assert_eq!(kv.get(&text).await.expect("get").as_deref(), Some("not a number"), "data unharmed");
 }
 
+async fn edge_arguments_behave_alike(kv: &Kv, keys: &Keys) {
+    let key = keys.key("edges");
+    let invalid = |result: Result<_, KvError>| matches!(result, Err(KvError::Command(m)) if m.contains("invalid expire time"));
+    assert!(
+        invalid(kv.set(&key, "v", Some(Duration::ZERO)).await.map(drop)),
+        "TTL 0 is refused, not a delete"
+    );
+    assert!(invalid(kv.set(&key, "v", Some(Duration::from_secs(u64::MAX))).await.map(drop)), "no overflow");
+    assert!(invalid(kv.incr_with_expiry(&key, Duration::ZERO).await.map(drop)));
+    assert_eq!(kv.get(&key).await.expect("get"), None, "nothing stored by refused commands");
+    kv.set(&key, "v", Some(atoms::kv::MAX_TTL)).await.expect("the longest TTL is accepted");
+    assert!(invalid(kv.expire(&key, Duration::ZERO).await.map(drop)));
+    assert!(invalid(kv.expire(&key, Duration::MAX).await.map(drop)));
+    assert_eq!(kv.get(&key).await.expect("get").as_deref(), Some("v"));
+
+    // INCR of an existing "0" yields 1, so the window starts there (the script's `v == 1`).
+    let counter = keys.key("zero-counter");
+    kv.set(&counter, "0", None).await.expect("set");
+    assert_eq!(kv.incr_with_expiry(&counter, Duration::from_secs(60)).await.expect("incr"), 1);
+    assert!(kv.ttl(&counter).await.expect("ttl").expect("present").is_some(), "the window expires");
+    // Later increments keep the window's TTL.
+    assert_eq!(kv.incr_with_expiry(&counter, Duration::from_secs(600)).await.expect("incr"), 2);
+    let ttl = kv.ttl(&counter).await.expect("ttl").expect("present").expect("expiry");
+    assert!(ttl <= Duration::from_secs(60), "{ttl:?}");
+
+    let zset = keys.key("nan");
+    let not_a_float = |result: Result<_, KvError>| matches!(result, Err(KvError::Command(m)) if m.contains("not a valid float"));
+    assert!(not_a_float(kv.zadd(&zset, f64::NAN, "m").await.map(drop)));
+    assert!(not_a_float(kv.zrange_by_score(&zset, f64::NAN, 1.0, None).await.map(drop)));
+    assert!(not_a_float(kv.zrem_range_by_score(&zset, 0.0, f64::NAN).await.map(drop)));
+    assert_eq!(kv.zcard(&zset).await.expect("zcard"), 0);
+}
+
 #[tokio::test]
 async fn memory_backend_passes_the_suite() {
     run_suite(&Kv::memory()).await;
@@ -188,6 +222,18 @@ async fn memory_backend_passes_the_suite() {
 async fn redis_backend_passes_the_suite() {
     let redis = support::start_redis();
     run_suite(&redis_kv(&support::redis_url(&redis))).await;
+}
+
+#[tokio::test]
+async fn rediss_passes_the_suite_over_tls_and_verifies_the_server() {
+    let (redis, ca) = support::start_redis_tls();
+    let url = Secret::new(format!("rediss://127.0.0.1:{}", redis.port));
+    let kv = Kv::redis_with_private_ca(&url, TIMEOUT, &ca).expect("rediss kv");
+    run_suite(&kv).await;
+
+    // From REDIS_URL the public roots apply: a certificate from an unknown CA is refused.
+    let public = redis_kv(url.expose());
+    assert!(matches!(public.ping().await, Err(KvError::Unavailable { .. })), "unknown CA accepted");
 }
 
 #[tokio::test]

@@ -370,3 +370,166 @@ async fn repeated_stateless_lists_are_identical_and_still_validated() {
         post(&base, &headers, json!({"jsonrpc": "2.0", "id": 11, "method": "tools/list"}).to_string()).await;
     assert_eq!(no_meta.status, StatusCode::BAD_REQUEST, "{}", no_meta.message);
 }
+
+#[tokio::test]
+async fn the_local_identity_needs_a_loopback_listener() {
+    use tower::ServiceExt;
+    let state = atoms::state::AppState::new(support::config(&[])).expect("state");
+    let app = atoms::router::local_server(state.clone(), atoms::mcp::routes(&state));
+    // A local-target process on a wildcard listener: reachable from the network.
+    let listener = atoms::host::local::bind(([0, 0, 0, 0], 0).into()).await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(atoms::host::local::serve(listener, app.clone()));
+    assert_jsonrpc_error(&post(&base, &[], initialize_body()).await, StatusCode::UNAUTHORIZED, -32000);
+
+    // A platform host (Vercel, Lambda) hands requests over without a local listener.
+    let request = axum::http::Request::post("/api/mcp")
+        .header("host", "localhost")
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(axum::body::Body::from(initialize_body()))
+        .expect("request");
+    let response = app.oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn a_session_the_kv_cannot_store_is_never_handed_out_nor_logged() {
+    let dead = format!("redis://127.0.0.1:{}", support::free_port());
+    let mut server = support::atoms_serve(&[], &[("REDIS_URL", &dead), ("KV_TIMEOUT_MS", "300")]);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let reply = post(&base, &[], initialize_body()).await;
+    assert_jsonrpc_error(&reply, StatusCode::SERVICE_UNAVAILABLE, -32603);
+    assert!(reply.headers.get("mcp-session-id").is_none(), "no session the KV does not hold");
+
+    let logs = server.logs();
+    assert!(logs.contains("new MCP session not stored"), "{logs}");
+    assert!(logs.contains("Failed to persist session [redacted]"), "rmcp's warning, redacted: {logs}");
+    // rmcp's session ids are hyphenated UUIDs (request ids are plain hex).
+    let uuid_like = logs
+        .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
+        .any(|run| run.len() == 36 && run.matches('-').count() == 4);
+    assert!(!uuid_like, "no session id in the logs: {logs}");
+}
+
+#[tokio::test]
+async fn initialize_inside_a_deleted_session_is_404_on_every_instance() {
+    let redis = support::start_redis();
+    let config = support::config(&[("REDIS_URL", &support::redis_url(&redis))]);
+    let first = support::spawn_app(config.clone()).await;
+    let second = support::spawn_app(config).await;
+    let session = initialize(&first).await;
+    assert_eq!(call(&second, &session, 2, "ping").await.status, StatusCode::OK, "the second holds it too");
+    delete_session(&first, &session).await;
+    let inside =
+        post(&second, &[("mcp-session-id", &session), ("mcp-protocol-version", LEGACY)], initialize_body())
+            .await;
+    assert_jsonrpc_error(&inside, StatusCode::NOT_FOUND, -32001);
+}
+
+/// One request of the cache-versus-rmcp comparison: extra headers (appended, so a name may
+/// repeat) on a stateless list call.
+async fn list_status(base: &str, headers: &[(&str, &str)], method: &str) -> StatusCode {
+    let mut request = reqwest::Client::new().post(format!("{base}/api/mcp"));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    let response = request.body(stateless(method, json!(1))).send().await.expect("request");
+    response.status()
+}
+
+/// A small deterministic generator (no dependency, same cases every run).
+struct Cases(u64);
+
+impl Cases {
+    fn pick<'a>(&mut self, choices: &[&'a str]) -> &'a str {
+        self.0 = self.0.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        choices[(self.0 >> 33) as usize % choices.len()]
+    }
+}
+
+#[tokio::test]
+async fn the_list_cache_is_exactly_as_strict_as_rmcp() {
+    let warm = support::spawn_app(support::config(&[])).await;
+    let rmcp_only = support::spawn_app(support::config(&[("CACHE_ENABLED", "false")])).await;
+    const OK_ACCEPT: &str = "application/json, text/event-stream";
+    for method in ["tools/list", "prompts/list", "resources/list", "resources/templates/list"] {
+        let plain = [
+            ("content-type", "application/json"),
+            ("accept", OK_ACCEPT),
+            ("mcp-protocol-version", CURRENT),
+            ("mcp-method", method),
+        ];
+        assert_eq!(list_status(&warm, &plain, method).await, StatusCode::OK, "warming {method}");
+    }
+    let hosts = [
+        "localhost",
+        "localhost:3000",
+        "127.0.0.1:8080",
+        "[::1]",
+        "[::1]:3000",
+        "::1",
+        "LOCALHOST",
+        "evil.example",
+        "localhost:abc",
+        "local host",
+        "[::1",
+        "localhost.",
+    ];
+    let accepts = [
+        OK_ACCEPT,
+        "application/json;q=0, text/event-stream",
+        "application/json;q=0.000, text/event-stream",
+        "application/json;q=0.5, text/event-stream;q=1",
+        "text/event-stream",
+        "application/json",
+        "*/*",
+        "application/json, text/event-stream;q=0",
+        "application/json;q=abc, text/event-stream",
+        "APPLICATION/JSON, TEXT/EVENT-STREAM",
+        "application/json;foo=\"a,text/event-stream\"",
+        "application/json;q=0.0001, text/event-stream",
+        "application/json-seq, text/event-stream",
+    ];
+    let content_types = [
+        "application/json",
+        "application/json; charset=utf-8",
+        "application/json-seq",
+        "APPLICATION/JSON",
+        "text/plain",
+        "application/jsonx",
+        " application/json ",
+        "application/json;",
+    ];
+    let versions = [CURRENT, "2025-11-25", "2030-01-01", "2026-07-28 "];
+    let extras: [&[(&str, &str)]; 10] = [
+        &[],
+        &[("mcp-method", "tools/list")],
+        &[("mcp-method", "prompts/list")],
+        &[("mcp-protocol-version", CURRENT)],
+        &[("mcp-name", "x")],
+        &[("mcp-param-x", "1")],
+        &[("accept", "text/event-stream")],
+        &[("content-type", "application/json")],
+        &[("origin", "http://localhost:1234")],
+        &[("host", "localhost")],
+    ];
+    let mut cases = Cases(15);
+    let mut compared = 0;
+    for round in 0..240 {
+        let method = cases.pick(&["tools/list", "prompts/list"]);
+        let mut headers = vec![
+            ("host", if round < 20 { hosts[round % hosts.len()] } else { cases.pick(&hosts) }),
+            ("accept", if round < 20 { OK_ACCEPT } else { cases.pick(&accepts) }),
+            ("content-type", cases.pick(&content_types)),
+            ("mcp-protocol-version", cases.pick(&versions)),
+            ("mcp-method", method),
+        ];
+        headers.extend(extras[round % extras.len()].iter().copied());
+        let (cached, uncached) =
+            (list_status(&warm, &headers, method).await, list_status(&rmcp_only, &headers, method).await);
+        assert_eq!(cached, uncached, "warm cache and rmcp disagree on {headers:?}");
+        compared += usize::from(cached == StatusCode::OK);
+    }
+    assert!(compared > 10, "the comparison must include accepted requests too ({compared})");
+}

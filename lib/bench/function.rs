@@ -56,7 +56,9 @@ fn spawn(binary: &Path, port: u16) -> Result<ChildServer, BenchError> {
 #[derive(Debug, Clone)]
 pub enum Probe {
     Get(String),
-    /// A stateless (2026-07-28) `server/discover` call to the MCP endpoint at this path.
+    /// A stateless (2026-07-28) `server/discover` call to the MCP endpoint at this path. It
+    /// carries no token, so only a binary serving its own loopback listener (built without a
+    /// platform feature) answers it 200; a Vercel build answers 401.
     McpDiscover(String),
 }
 

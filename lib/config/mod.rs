@@ -8,43 +8,28 @@
 
 mod completeness;
 mod reader;
+mod target;
 
 use std::time::Duration;
 
 pub use tracing::level_filters::LevelFilter;
 
 pub use completeness::check_complete;
-use reader::EnvReader;
+use reader::{EnvReader, is_mcp_path, level_of};
 pub use reader::{Problem, ProblemKind};
+use target::read_target;
+pub use target::{Target, derive_target};
 
 use crate::secret::Secret;
-
-/// Where a configuration is meant to run; decides which variables are required.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Target {
-    /// `atoms serve` on a developer machine: nothing is required.
-    Local,
-    /// A Vercel preview deployment: real auth, database and shared KV; URL may come from Vercel.
-    Preview,
-    /// The production deployment: everything required, `PUBLIC_URL` must be https.
-    Production,
-}
-
-impl Target {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Local => "local",
-            Self::Preview => "preview",
-            Self::Production => "production",
-        }
-    }
-}
 
 /// The whole configuration of one process.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `ATOMS_ENV` (`local`/`preview`/`production`), else derived from `VERCEL_ENV`
-    /// (`development` → local); default `local`.
+    /// The target this process runs as, derived once; the platform's word wins over
+    /// `ATOMS_ENV`: `VERCEL_ENV=production|preview` sets at least that target, and under AWS
+    /// Lambda (`AWS_LAMBDA_FUNCTION_NAME` set) it is never `local` (production unless
+    /// `ATOMS_ENV=preview`). Otherwise `ATOMS_ENV` (`local`/`development`, `preview`,
+    /// `production`); default `local`. See [`Target::for_bind`] for listeners.
     pub target: Target,
     pub http: HttpConfig,
     pub log: LogConfig,
@@ -214,14 +199,14 @@ impl Config {
         if missing.is_empty() { Ok(config) } else { Err(missing) }
     }
 
-    /// Reads configuration for an explicit target without requiring completeness (used by
-    /// `atoms check-env`, which reports completeness itself).
+    /// Reads configuration without requiring completeness (used by `atoms check-env`, which
+    /// reports completeness itself). `at_least` raises the derived target, never lowers it.
     pub fn read(
         lookup: &dyn Fn(&str) -> Option<String>,
-        target: Option<Target>,
+        at_least: Option<Target>,
     ) -> Result<Self, Vec<Problem>> {
         let mut env = EnvReader::new(lookup);
-        let target = target.unwrap_or_else(|| read_target(&mut env));
+        let target = read_target(&mut env).max(at_least.unwrap_or(Target::Local));
         let config = Config {
             target,
             http: read_http(&mut env),
@@ -256,38 +241,18 @@ impl Config {
     }
 }
 
-fn read_target(env: &mut EnvReader<'_>) -> Target {
-    let expected = "local, preview or production";
-    if let Some(raw) = env.string(&["ATOMS_ENV"]) {
-        return match raw.to_ascii_lowercase().as_str() {
-            "local" | "development" => Target::Local,
-            "preview" => Target::Preview,
-            "production" => Target::Production,
-            _ => {
-                env.malformed("ATOMS_ENV", expected);
-                Target::Local
-            }
-        };
-    }
-    match env.string(&["VERCEL_ENV"]).as_deref() {
-        Some("production") => Target::Production,
-        Some("preview") => Target::Preview,
-        _ => Target::Local,
-    }
-}
-
 fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
     let public_url = env.url(
         &["PUBLIC_URL", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL"],
         "an absolute URL such as https://atoms.example.com",
     );
-    let mcp_path =
-        env.string(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"]).unwrap_or_else(|| "/api/mcp".to_owned());
-    let path_ok = mcp_path.starts_with('/')
-        && mcp_path.len() > 1
-        && mcp_path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b));
-    if !path_ok {
-        env.malformed("ATOMS_MCP_PATH", "a path such as /api/mcp");
+    let (path_name, mcp_path) = env
+        .named(&["ATOMS_MCP_PATH", "ATOMS_FASTMCP_HTTP_PATH"])
+        .map_or(("ATOMS_MCP_PATH", "/api/mcp".to_owned()), |(name, path)| {
+            (name, path.trim_end_matches('/').to_owned())
+        });
+    if !is_mcp_path(&mcp_path) {
+        env.malformed(path_name, "a path such as /api/mcp, outside the other routes (/health, /api/health)");
     }
     let max_body_bytes =
         env.positive(&["ATOMS_MAX_BODY_BYTES"], MAX_BODY_DEFAULT as u64, 64 * 1024 * 1024) as usize;
@@ -298,17 +263,20 @@ fn read_http(env: &mut EnvReader<'_>) -> HttpConfig {
     if extra_origins.iter().any(|o| !(o.starts_with("http://") || o.starts_with("https://")) && o != "null") {
         env.malformed("MCP_ALLOWED_ORIGINS", "comma-separated origins such as https://app.example.com:443");
     }
-    HttpConfig {
-        public_url,
-        mcp_path: mcp_path.trim_end_matches('/').to_owned(),
-        max_body_bytes,
-        extra_origins,
-    }
+    HttpConfig { public_url, mcp_path, max_body_bytes, extra_origins }
 }
 
 fn read_log(env: &mut EnvReader<'_>) -> LogConfig {
-    let level =
-        env.parsed(&["LOG_LEVEL", "RUST_LOG"], LevelFilter::INFO, "off, error, warn, info, debug or trace");
+    let level = match env.named(&["LOG_LEVEL", "RUST_LOG"]) {
+        None => LevelFilter::INFO,
+        Some((name, raw)) => level_of(&raw).unwrap_or_else(|| {
+            env.malformed(
+                name,
+                "off, error, warn, info, debug or trace (or RUST_LOG directives such as atoms=debug)",
+            );
+            LevelFilter::INFO
+        }),
+    };
     let format = match env.string(&["LOG_FORMAT"]).map(|f| f.to_ascii_lowercase()).as_deref() {
         None | Some("json") => LogFormat::Json,
         Some("text") => LogFormat::Text,

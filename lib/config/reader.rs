@@ -7,6 +7,8 @@
 use std::fmt;
 use std::str::FromStr;
 
+use tracing::level_filters::LevelFilter;
+
 use crate::secret::Secret;
 
 /// What is wrong with one variable.
@@ -49,9 +51,14 @@ impl<'a> EnvReader<'a> {
     /// The first of `names` that is set to a non-blank value: the canonical name comes first,
     /// then its aliases.
     pub(crate) fn string(&self, names: &[&str]) -> Option<String> {
-        names
-            .iter()
-            .find_map(|name| (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()))
+        self.named(names).map(|(_, value)| value)
+    }
+
+    /// Like [`Self::string`], with the name that was actually set (a problem names that one).
+    pub(crate) fn named<'n>(&self, names: &[&'n str]) -> Option<(&'n str, String)> {
+        names.iter().find_map(|name| {
+            (self.lookup)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty()).map(|v| (*name, v))
+        })
     }
 
     pub(crate) fn secret(&self, names: &[&str]) -> Option<Secret> {
@@ -61,10 +68,10 @@ impl<'a> EnvReader<'a> {
     /// Parses the variable with `FromStr`; an unparsable value is recorded as malformed and
     /// `default` is returned so reading can go on.
     pub(crate) fn parsed<T: FromStr>(&mut self, names: &[&str], default: T, expected: &str) -> T {
-        match self.string(names) {
+        match self.named(names) {
             None => default,
-            Some(raw) => raw.parse().unwrap_or_else(|_| {
-                self.malformed(names[0], expected);
+            Some((name, raw)) => raw.parse().unwrap_or_else(|_| {
+                self.malformed(name, expected);
                 default
             }),
         }
@@ -75,19 +82,20 @@ impl<'a> EnvReader<'a> {
         let expected = format!("a whole number between 1 and {max}");
         let value = self.parsed(names, default, &expected);
         if value == 0 || value > max {
-            self.malformed(names[0], &expected);
+            let name = self.named(names).map_or(names[0], |(name, _)| name);
+            self.malformed(name, &expected);
             return default;
         }
         value
     }
 
     pub(crate) fn boolean(&mut self, names: &[&str], default: bool) -> bool {
-        match self.string(names).map(|v| v.to_ascii_lowercase()) {
+        match self.named(names).map(|(name, v)| (name, v.to_ascii_lowercase())) {
             None => default,
-            Some(v) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
-            Some(v) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
-            Some(_) => {
-                self.malformed(names[0], "true or false");
+            Some((_, v)) if matches!(v.as_str(), "1" | "true" | "yes" | "on") => true,
+            Some((_, v)) if matches!(v.as_str(), "0" | "false" | "no" | "off") => false,
+            Some((name, _)) => {
+                self.malformed(name, "true or false");
                 default
             }
         }
@@ -95,7 +103,7 @@ impl<'a> EnvReader<'a> {
 
     /// An absolute http(s) URL without query or fragment; trailing slashes are dropped.
     pub(crate) fn url(&mut self, names: &[&str], expected: &str) -> Option<reqwest::Url> {
-        let raw = self.string(names)?;
+        let (name, raw) = self.named(names)?;
         match reqwest::Url::parse(raw.trim_end_matches('/')) {
             Ok(url)
                 if matches!(url.scheme(), "http" | "https")
@@ -106,7 +114,7 @@ impl<'a> EnvReader<'a> {
                 Some(url)
             }
             _ => {
-                self.malformed(names[0], expected);
+                self.malformed(name, expected);
                 None
             }
         }
@@ -123,4 +131,47 @@ impl<'a> EnvReader<'a> {
     fn push(&mut self, variable: &str, kind: ProblemKind, expected: &str) {
         self.problems.push(Problem { variable: variable.to_owned(), kind, expected: expected.to_owned() });
     }
+}
+
+/// Routes the MCP path must stay clear of (mounting over them panics while building the router).
+const OTHER_ROUTES: [&str; 2] = ["/health", "/api/health"];
+
+/// An absolute path of plain segments (no empty, `.` or `..` segment) that is not, and is not
+/// under, another route.
+pub(super) fn is_mcp_path(path: &str) -> bool {
+    let segments_ok = path.strip_prefix('/').is_some_and(|rest| {
+        rest.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && segment.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        })
+    });
+    let taken = OTHER_ROUTES
+        .iter()
+        .any(|route| path.strip_prefix(route).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')));
+    segments_ok && !taken
+}
+
+/// A level (`debug`), or the level `RUST_LOG`-style directives (`atoms=debug,hyper=warn`) give
+/// this crate: its own directive, else a bare level among them, else the default.
+pub(super) fn level_of(raw: &str) -> Option<LevelFilter> {
+    if let Ok(level) = raw.parse() {
+        return Some(level);
+    }
+    let mut own = None;
+    let mut bare = None;
+    for directive in raw.split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        match directive.split_once('=') {
+            Some((target, level)) => {
+                let level: LevelFilter = level.trim().parse().ok()?;
+                let target = target.trim();
+                if target == "atoms" || target.starts_with("atoms::") {
+                    own = Some(own.map_or(level, |l: LevelFilter| l.max(level)));
+                }
+            }
+            None => bare = Some(directive.parse::<LevelFilter>().ok()?),
+        }
+    }
+    Some(own.or(bare).unwrap_or(LevelFilter::INFO))
 }

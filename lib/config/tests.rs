@@ -124,3 +124,69 @@ fn platform_log_stamps_turn_off_our_timestamps() {
     assert!(!config.log.timestamps);
     assert_eq!(config.log.format, LogFormat::Text);
 }
+
+fn target(vars: &[(&str, &str)]) -> Target {
+    let map: HashMap<String, String> = vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+    derive_target(&move |name| map.get(name).cloned())
+}
+
+#[test]
+fn the_platform_decides_the_target_over_atoms_env() {
+    assert_eq!(target(&[]), Target::Local);
+    assert_eq!(target(&[("ATOMS_ENV", "preview")]), Target::Preview);
+    assert_eq!(target(&[("VERCEL_ENV", "development")]), Target::Local, "vercel dev");
+    assert_eq!(target(&[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")]), Target::Production);
+    assert_eq!(target(&[("ATOMS_ENV", "local"), ("VERCEL_ENV", "preview")]), Target::Preview);
+    assert_eq!(target(&[("ATOMS_ENV", "preview"), ("VERCEL_ENV", "production")]), Target::Production);
+    assert_eq!(target(&[("ATOMS_ENV", "production"), ("VERCEL_ENV", "preview")]), Target::Production);
+    assert_eq!(target(&[("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp")]), Target::Production);
+    let lambda_local = [("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"), ("ATOMS_ENV", "local")];
+    assert_eq!(target(&lambda_local), Target::Production);
+    let lambda_preview = [("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"), ("ATOMS_ENV", "preview")];
+    assert_eq!(target(&lambda_preview), Target::Preview);
+}
+
+#[test]
+fn atoms_env_cannot_lower_the_platform_target_at_start_up() {
+    let problems = read(&[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")])
+        .expect_err("a production deployment must be complete");
+    assert_eq!(variables(&problems), ["PUBLIC_URL", "AUTHKIT_DOMAIN", "SUPABASE_URL", "KV_REST_API_URL"]);
+    let mut lambda: Vec<_> = PRODUCTION.iter().filter(|(k, _)| *k != "ATOMS_ENV").copied().collect();
+    lambda.push(("ATOMS_ENV", "local"));
+    lambda.push(("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"));
+    assert_eq!(read(&lambda).expect("complete").target, Target::Production);
+}
+
+#[test]
+fn a_non_loopback_bind_is_never_local() {
+    assert_eq!(Target::Local.for_bind(true), Target::Local);
+    assert_eq!(Target::Local.for_bind(false), Target::Production);
+    assert_eq!(Target::Preview.for_bind(false), Target::Preview);
+}
+
+#[test]
+fn rust_log_directives_set_our_level_and_problems_name_the_variable_set() {
+    let level = |vars: &[(&str, &str)]| read(vars).expect("valid").log.level;
+    assert_eq!(level(&[("RUST_LOG", "atoms=debug")]), LevelFilter::DEBUG);
+    assert_eq!(level(&[("RUST_LOG", "warn,atoms::mcp=trace,hyper=off")]), LevelFilter::TRACE);
+    assert_eq!(level(&[("RUST_LOG", "hyper=debug,error")]), LevelFilter::ERROR);
+    assert_eq!(level(&[("RUST_LOG", "hyper=debug")]), LevelFilter::INFO);
+    assert_eq!(level(&[("LOG_LEVEL", "warn"), ("RUST_LOG", "atoms=debug")]), LevelFilter::WARN);
+    let problems = read(&[("RUST_LOG", "atoms=loud")]).expect_err("malformed");
+    assert_eq!(variables(&problems), ["RUST_LOG"], "the variable that is set");
+    let problems = read(&[("ATOMS_FASTMCP_HTTP_PATH", "/api mcp")]).expect_err("malformed");
+    assert_eq!(variables(&problems), ["ATOMS_FASTMCP_HTTP_PATH"]);
+}
+
+#[test]
+fn the_mcp_path_cannot_be_empty_or_another_route() {
+    for path in
+        ["//", "/", "/health", "/health/", "/health/live", "/api/health", "/api//mcp", "/api/../x", "api/mcp"]
+    {
+        let problems = read(&[("ATOMS_MCP_PATH", path)]).expect_err(path);
+        assert_eq!(variables(&problems), ["ATOMS_MCP_PATH"], "{path}");
+    }
+    for path in ["/mcp", "/api/mcp/", "/healthz", "/v1/mcp.json"] {
+        read(&[("ATOMS_MCP_PATH", path)]).unwrap_or_else(|p| panic!("{path}: {p:?}"));
+    }
+}

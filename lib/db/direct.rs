@@ -62,36 +62,45 @@ impl DirectDb {
         self.run("select '1'").await.map(drop)
     }
 
-    /// Runs a simple query and returns the first column of its last row.
+    /// Runs a simple query and returns the first column of its last row (`null` for SQL NULL).
+    ///
+    /// The connection goes back to the pool only once its transaction is known closed: the
+    /// query completed (it ends in `commit`) or a rollback after an error did. If this future is
+    /// dropped mid-query, or the rollback fails or times out, the connection is closed instead
+    /// (the server then rolls back) — never handed, aborted, to the next caller.
     async fn run(&self, sql: &str) -> Result<String, DbError> {
-        let connection = self.pool.get().await?;
+        let mut connection = self.pool.get().await?;
         // The server enforces the statement timeout; this bound also covers a dead network.
         let bound = self.statement_timeout + Duration::from_secs(2);
         let outcome = tokio::time::timeout(bound, connection.client().simple_query(sql)).await;
         match outcome {
-            Ok(Ok(messages)) => Ok(last_value(&messages).unwrap_or_default()),
+            Ok(Ok(messages)) => {
+                connection.release();
+                Ok(last_value(&messages).unwrap_or_default())
+            }
             Ok(Err(error)) => {
                 let mapped = map_error(&error);
-                // A failed statement leaves the transaction open and aborted: roll it back before
-                // the connection is reused, or drop the connection if even that fails.
-                if connection.client().is_closed()
-                    || connection.client().batch_execute("rollback").await.is_err()
-                {
-                    connection.discard();
+                // A failed statement leaves the transaction open and aborted: roll it back
+                // (bounded) before the connection is reused.
+                let rollback = connection.client().batch_execute("rollback");
+                if let Ok(Ok(())) = tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await {
+                    connection.release();
                 }
                 Err(mapped)
             }
-            Err(_) => {
-                connection.discard();
-                Err(DbError::Timeout)
-            }
+            Err(_) => Err(DbError::Timeout),
         }
     }
 }
 
+/// How long a rollback after a failed call may take before the connection is closed instead.
+const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The first column of the last row: the function's own result, `null` when it returned NULL
+/// (never an earlier row such as `set_config`'s).
 fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
     messages.iter().rev().find_map(|message| match message {
-        SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+        SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("null").to_owned()),
         _ => None,
     })
 }
@@ -104,10 +113,13 @@ fn map_error(error: &tokio_postgres::Error) -> DbError {
     }
 }
 
-/// `value` as a dollar-quoted literal whose tag does not occur in it.
+/// `value` as a dollar-quoted literal whose tag does not occur in it — nor across its end:
+/// `x$a` followed by the closing `$a$` would read `x` + `$a$` + `a$`, so the check is on
+/// `value` + tag.
 pub(crate) fn dollar_quote(value: &str) -> String {
     let mut tag = String::from("$a$");
-    while value.contains(&tag) {
+    // The literal ends at the first tag after the opening one: it must be the closing tag.
+    while format!("{value}{tag}").find(&tag) != Some(value.len()) {
         tag = format!("$a{}$", uuid::Uuid::new_v4().simple());
     }
     format!("{tag}{value}{tag}")
@@ -126,5 +138,15 @@ mod tests {
         assert_ne!(tag, "$a$");
         assert!(!hostile.contains(tag));
         assert_eq!(&quoted[tag.len()..quoted.len() - tag.len()], hostile);
+    }
+
+    #[test]
+    fn a_tag_overlapping_the_end_of_the_value_is_not_used() {
+        for value in ["x$a", "db$a", "$a", "x$"] {
+            let quoted = dollar_quote(value);
+            let tag = &quoted[..quoted[1..].find('$').map(|i| i + 2).expect("tag")];
+            let body_and_close = &quoted[tag.len()..];
+            assert_eq!(body_and_close.find(tag), Some(value.len()), "{value} → {quoted}");
+        }
     }
 }

@@ -45,26 +45,52 @@ impl DbError {
         }
     }
 
-    /// Maps a SQLSTATE and its message to an error.
+    /// Maps a SQLSTATE and its message to an error. Our functions' own `PTxyz` messages pass
+    /// through; for Postgres' own data, constraint and privilege errors the caller gets our
+    /// message instead, because Postgres' text names schema objects and echoes input values
+    /// (`invalid input syntax for type uuid: "alice@example.com"`). That raw text is logged at
+    /// debug level only: it may hold the caller's data.
     pub fn from_sqlstate(code: &str, message: &str) -> Self {
-        let message = message.to_owned();
-        match code {
-            "PT400" => Self::InvalidArgument(message),
-            "PT401" => Self::Unauthenticated(message),
-            "PT403" => Self::PermissionDenied(message),
-            "PT404" => Self::NotFound(message),
-            "PT409" => Self::Conflict(message),
-            "PT412" => Self::FailedPrecondition(message),
-            // unique violation; serialization failure and deadlock (safe to retry)
-            "23505" | "40001" | "40P01" => Self::Conflict(message),
-            // insufficient privilege, including "new row violates row-level security policy"
-            "42501" => Self::PermissionDenied(message),
-            "57014" => Self::Timeout,
-            _ if code.starts_with("22") || code.starts_with("23") => Self::InvalidArgument(message),
-            _ if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") => {
-                Self::Unavailable(message)
-            }
-            _ => Self::Internal(format!("{code}: {message}")),
-        }
+        let ours = match code {
+            "PT400" => return Self::InvalidArgument(message.to_owned()),
+            "PT401" => return Self::Unauthenticated(message.to_owned()),
+            "PT403" => return Self::PermissionDenied(message.to_owned()),
+            "PT404" => return Self::NotFound(message.to_owned()),
+            "PT409" => return Self::Conflict(message.to_owned()),
+            "PT412" => return Self::FailedPrecondition(message.to_owned()),
+            "57014" => return Self::Timeout,
+            _ => public_message(code),
+        };
+        let Some((kind, public)) = ours else {
+            return if code.starts_with("08") || code.starts_with("53") || code.starts_with("57") {
+                Self::Unavailable(message.to_owned())
+            } else {
+                Self::Internal(format!("{code}: {message}"))
+            };
+        };
+        tracing::warn!(sqlstate = code, "the database refused the call: {public}");
+        tracing::debug!(sqlstate = code, raw = message, "the database's own message");
+        kind(public.to_owned())
     }
+}
+
+/// Builds a [`DbError`] variant from a message.
+type Variant = fn(String) -> DbError;
+
+/// Our error and message for a Postgres SQLSTATE whose own message must not reach callers.
+fn public_message(code: &str) -> Option<(Variant, &'static str)> {
+    Some(match code {
+        // unique violation; serialization failure and deadlock (safe to retry)
+        "23505" => (DbError::Conflict, "a record with the same unique value already exists"),
+        "40001" | "40P01" => (DbError::Conflict, "the operation collided with a concurrent one; retry it"),
+        // insufficient privilege, including "new row violates row-level security policy"
+        "42501" => (DbError::PermissionDenied, "permission denied"),
+        _ if code.starts_with("22") => {
+            (DbError::InvalidArgument, "an argument has an invalid value or format; check the arguments")
+        }
+        _ if code.starts_with("23") => {
+            (DbError::InvalidArgument, "an argument violates a data constraint; check the arguments")
+        }
+        _ => return None,
+    })
 }

@@ -1,5 +1,5 @@
 //! A small connection pool sized for serverless instances: a few connections opened on demand,
-//! reused while healthy, dropped when broken. Checkout waits at most the statement timeout.
+//! reused while healthy and known to be outside a transaction, closed otherwise. Checkout waits at most the statement timeout.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -18,9 +18,12 @@ pub(crate) struct Pool {
     wait: Duration,
 }
 
-/// A checked-out connection; returns to the pool on drop unless it broke.
+/// A checked-out connection. It returns to the pool on drop only after [`Pooled::release`]
+/// (its user vouches that no transaction is open); otherwise it is closed.
 pub(crate) struct Pooled<'a> {
-    pub(crate) client: Option<Client>,
+    client: Option<Client>,
+    /// Set by `release`: the transaction is known closed.
+    clean: bool,
     pool: &'a Pool,
     _permit: OwnedSemaphorePermit,
 }
@@ -57,7 +60,7 @@ impl Pool {
             Some(client) => client,
             None => self.connect().await?,
         };
-        Ok(Pooled { client: Some(client), pool: self, _permit: permit })
+        Ok(Pooled { client: Some(client), clean: false, pool: self, _permit: permit })
     }
 
     async fn connect(&self) -> Result<Client, DbError> {
@@ -88,15 +91,16 @@ impl Pooled<'_> {
         self.client.as_ref().unwrap_or_else(|| unreachable!("present until drop"))
     }
 
-    /// Drops the connection instead of returning it (after an error left it in doubt).
-    pub(crate) fn discard(mut self) {
-        self.client = None;
+    /// Marks the connection reusable: no transaction is open on it.
+    pub(crate) fn release(&mut self) {
+        self.clean = true;
     }
 }
 
 impl Drop for Pooled<'_> {
     fn drop(&mut self) {
         if let Some(client) = self.client.take()
+            && self.clean
             && !client.is_closed()
         {
             self.pool.idle.lock().unwrap_or_else(|p| p.into_inner()).push(client);

@@ -5,12 +5,25 @@ use std::net::SocketAddr;
 use axum::Router;
 use tokio::net::TcpListener;
 
+/// The address of the listener a request arrived on, attached to every request this module
+/// serves. Platform hosts (Vercel, Lambda) attach none: their socket faces the platform's proxy.
+/// The MCP identity hook grants the local identity only behind a loopback listener.
+#[derive(Debug, Clone, Copy)]
+pub struct Listener(pub SocketAddr);
+
+impl Listener {
+    pub fn is_loopback(&self) -> bool {
+        self.0.ip().is_loopback()
+    }
+}
+
 pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
+    let router = router.layer(axum::Extension(Listener(listener.local_addr()?)));
     axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
 }
 

@@ -55,8 +55,42 @@ pub fn unauthorized(message: &str) -> Response {
     response
 }
 
-pub fn payload_too_large() -> Response {
-    error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, "request body too large")
+/// 413 on the MCP route, whichever layer noticed (a `Content-Length` over the limit, or a
+/// chunked body that grew past it).
+pub fn payload_too_large(limit_bytes: usize) -> Response {
+    let message = super::error::ApiError::payload_too_large(limit_bytes).message;
+    error(StatusCode::PAYLOAD_TOO_LARGE, code::INVALID_REQUEST, &message)
+}
+
+/// The MCP route's shape for an error response some other layer produced (body limit, method
+/// not allowed, panic guard): JSON-RPC like every other refusal on that route. A response that
+/// already is JSON (rmcp's or the guard's) is kept.
+pub(crate) fn from_error_response(response: Response, max_body_bytes: usize) -> Response {
+    let status = response.status();
+    let api_error = response.extensions().get::<super::ApiError>().cloned();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with("application/json"));
+    if api_error.is_none() && is_json {
+        return response;
+    }
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        return with_headers_of(response, payload_too_large(max_body_bytes));
+    }
+    let api_error = api_error.unwrap_or_else(|| super::error::envelope_for_status(status, max_body_bytes));
+    with_headers_of(response, error(status, code_for_status(status), &api_error.message))
+}
+
+/// `body`'s status and body with the headers of `original` (e.g. `Allow`, CORS).
+fn with_headers_of(original: Response, mut body: Response) -> Response {
+    for (name, value) in original.headers() {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            body.headers_mut().insert(name, value.clone());
+        }
+    }
+    body
 }
 
 pub fn unavailable(message: &str) -> Response {

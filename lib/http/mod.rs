@@ -3,8 +3,8 @@
 //!
 //! Layers, outermost first:
 //! 1. [`boundary`]: request id (in, out as `x-request-id`), the one log line per request, the
-//!    JSON error envelope for every non-2xx that is not already a JSON wire format, security
-//!    headers;
+//!    JSON error envelope for every non-2xx that is not already a JSON wire format (on the MCP
+//!    route: a JSON-RPC error body instead, one shape per route), security headers;
 //! 2. CORS for browser-based MCP clients ([`cors`]);
 //! 3. the panic guard (a panicking handler becomes a logged 500; the instance lives on);
 //! 4. the request body limit (`ATOMS_MAX_BODY_BYTES`, 413).
@@ -34,32 +34,39 @@ use crate::config::HttpConfig;
 /// Wraps `router` in the boundary layers.
 pub fn with_boundary(router: Router, config: &HttpConfig) -> Router {
     let max_body_bytes = config.max_body_bytes;
+    let mcp_path: std::sync::Arc<str> = config.mcp_path.as_str().into();
     router
         .layer(DefaultBodyLimit::disable())
         .layer(RequestBodyLimitLayer::new(max_body_bytes))
         .layer(CatchPanicLayer::custom(|_panic| ApiError::internal().into_response()))
         .layer(cors::layer())
         .layer(middleware::from_fn(move |request: Request, next: Next| {
-            boundary(request, next, max_body_bytes)
+            boundary(request, next, max_body_bytes, mcp_path.clone())
         }))
 }
 
 /// Request id, log line, error envelope and security headers for one request.
-async fn boundary(mut request: Request, next: Next, max_body_bytes: usize) -> Response {
+async fn boundary(
+    mut request: Request,
+    next: Next,
+    max_body_bytes: usize,
+    mcp_path: std::sync::Arc<str>,
+) -> Response {
     let started = Instant::now();
     let request_id = RequestId::from_headers(request.headers());
     request.extensions_mut().insert(request_id.clone());
     let method = request.method().clone();
-    // The matched route pattern, not the raw path: ids in paths stay out of the logs, and the
-    // query string (which may carry OAuth codes) is never logged.
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| request.uri().path().to_owned(), |m| m.as_str().to_owned());
+    // The matched route pattern, never the raw path: ids and codes in paths stay out of the
+    // logs (an unmatched path is logged as a fixed placeholder), and so does the query string.
+    let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED, |m| m.as_str()).to_owned();
 
     let mut response = next.run(request).await;
     if response.status().is_client_error() || response.status().is_server_error() {
-        response = with_envelope(response, &request_id.0, max_body_bytes);
+        response = if route == *mcp_path {
+            jsonrpc::from_error_response(response, max_body_bytes)
+        } else {
+            with_envelope(response, &request_id.0, max_body_bytes)
+        };
     }
     security_headers::apply(response.headers_mut());
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
@@ -75,6 +82,9 @@ async fn boundary(mut request: Request, next: Next, max_body_bytes: usize) -> Re
     }
     response
 }
+
+/// What the log line says for a request no route matched.
+const UNMATCHED: &str = "(unmatched)";
 
 /// Replaces the body of an error response with the JSON envelope, unless the response already
 /// is a JSON wire format (MCP JSON-RPC, OAuth errors, health reports) or an event stream.

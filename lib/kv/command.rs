@@ -96,6 +96,36 @@ impl Reply {
     }
 }
 
+/// The longest TTL any backend accepts (Redis takes more, the memory backend's clock less).
+pub const MAX_TTL: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+impl Command {
+    /// Refuses, identically on every backend, what Redis refuses or the backends would treat
+    /// differently: a zero TTL (Redis: "invalid expire time"; `PX 0` would otherwise be 1 ms on
+    /// Redis and immediate on memory), a TTL over [`MAX_TTL`], a NaN score.
+    pub(crate) fn check(&self) -> Result<(), super::KvError> {
+        let ttl = match self {
+            Self::Set { ttl, .. } | Self::CompareAndSet { ttl, .. } => *ttl,
+            Self::Expire { ttl, .. } | Self::IncrWithExpiry { ttl, .. } => Some(*ttl),
+            _ => None,
+        };
+        if ttl.is_some_and(|ttl| ttl.is_zero() || ttl > MAX_TTL) {
+            return Err(super::KvError::Command("ERR invalid expire time".to_owned()));
+        }
+        let nan = match self {
+            Self::ZAdd { score, .. } => score.is_nan(),
+            Self::ZRangeByScore { min, max, .. } | Self::ZRemRangeByScore { min, max, .. } => {
+                min.is_nan() || max.is_nan()
+            }
+            _ => false,
+        };
+        if nan {
+            return Err(super::KvError::Command("ERR value is not a valid float".to_owned()));
+        }
+        Ok(())
+    }
+}
+
 /// `INCR`, then `PEXPIRE` only if the key is new — atomically.
 const INCR_WITH_EXPIRY: &str = "local v = redis.call('INCR', KEYS[1]) \
     if v == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end return v";

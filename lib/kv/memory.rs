@@ -1,7 +1,8 @@
 //! In-process KV: the embedded default of `atoms serve` and a backend of the shared KV suite.
 //!
 //! Real TTL semantics (millisecond expiry, checked on every access, swept periodically) and the
-//! same command semantics as Redis, including `WRONGTYPE` errors. A batch runs under one lock, so
+//! same command semantics as Redis, including `WRONGTYPE` errors (zero, huge and NaN arguments
+//! are refused before any backend runs, see `Command::check`). A batch runs under one lock, so
 //! it is atomic. Not shared between processes: production configuration refuses it.
 
 use std::collections::HashMap;
@@ -135,11 +136,12 @@ impl Store {
                 let next = current.checked_add(1).ok_or_else(|| {
                     KvError::Command("ERR increment or decrement would overflow".to_owned())
                 })?;
-                if current == 0 && self.live(key, now).is_none() {
-                    self.put(key, next.to_string(), Some(*ttl), now);
-                } else if let Some(Entry { value, .. }) = self.live(key, now) {
-                    *value = Value::Text(next.to_string());
-                }
+                // As the Redis script: INCR (keeping any TTL), then PEXPIRE when the value is 1 —
+                // a new key, or an existing "0".
+                let expires_at = self.live(key, now).and_then(|entry| entry.expires_at);
+                let expires_at = if next == 1 { Some(now + *ttl) } else { expires_at };
+                let entry = Entry { value: Value::Text(next.to_string()), expires_at };
+                self.entries.insert(key.to_owned(), entry);
                 Reply::Int(next)
             }
             Command::CompareAndSet { key, expected, new, ttl } => {

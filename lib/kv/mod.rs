@@ -15,10 +15,11 @@ pub mod upstash;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub use command::{Command, Reply};
+pub use command::{Command, MAX_TTL, Reply};
 pub use error::KvError;
 
 use crate::config::{KvBackend, KvConfig};
+use crate::secret::Secret;
 
 /// A handle to the configured KV backend; cheap to clone.
 #[derive(Clone)]
@@ -34,7 +35,9 @@ impl Kv {
     pub fn from_config(config: &KvConfig, http: &reqwest::Client) -> Result<Self, KvError> {
         Ok(match &config.backend {
             KvBackend::Memory => Self::memory(),
-            KvBackend::Redis { url } => Self::Redis(Arc::new(redis::RedisKv::new(url, config.timeout)?)),
+            KvBackend::Redis { url } => {
+                Self::Redis(Arc::new(redis::RedisKv::new(url, config.timeout, None)?))
+            }
             KvBackend::Upstash { url, token } => Self::Upstash(Arc::new(upstash::UpstashKv::new(
                 url.clone(),
                 token.clone(),
@@ -42,6 +45,16 @@ impl Kv {
                 config.timeout,
             ))),
         })
+    }
+
+    /// A Redis KV at a `rediss://` `url` whose server certificate is verified against
+    /// `private_ca` (PEM) instead of the public roots: a Redis behind a private CA.
+    pub fn redis_with_private_ca(
+        url: &Secret,
+        timeout: Duration,
+        private_ca: &[u8],
+    ) -> Result<Self, KvError> {
+        Ok(Self::Redis(Arc::new(redis::RedisKv::new(url, timeout, Some(private_ca))?)))
     }
 
     pub fn memory() -> Self {
@@ -63,6 +76,9 @@ impl Kv {
     pub async fn pipeline(&self, commands: Vec<Command>) -> Result<Vec<Reply>, KvError> {
         if commands.is_empty() {
             return Ok(Vec::new());
+        }
+        for command in &commands {
+            command.check()?;
         }
         let replies = match self {
             Self::Memory(kv) => kv.execute(&commands),

@@ -1,4 +1,5 @@
-//! Redis-protocol KV backend (`REDIS_URL`).
+//! Redis-protocol KV backend (`REDIS_URL`): `redis://`, or `rediss://` over TLS (rustls, server
+//! verified against the webpki roots — or a private CA given to [`RedisKv::new`]).
 //!
 //! One multiplexed connection per process, opened on first use and replaced after a connection
 //! error, so a Redis restart heals without restarting the function. Every call — connecting
@@ -23,8 +24,16 @@ pub struct RedisKv {
 }
 
 impl RedisKv {
-    pub fn new(url: &Secret, timeout: Duration) -> Result<Self, KvError> {
-        let client = redis::Client::open(url.expose()).map_err(|_| KvError::Unavailable {
+    /// A client for `url`; `private_ca` (PEM) replaces the public roots for `rediss://`.
+    pub fn new(url: &Secret, timeout: Duration, private_ca: Option<&[u8]>) -> Result<Self, KvError> {
+        let client = match private_ca {
+            None => redis::Client::open(url.expose()),
+            Some(root) => redis::Client::build_with_tls(
+                url.expose(),
+                redis::TlsCertificates { client_tls: None, root_cert: Some(root.to_vec()) },
+            ),
+        };
+        let client = client.map_err(|_| KvError::Unavailable {
             backend: BACKEND,
             reason: "REDIS_URL is not a valid Redis URL".to_owned(),
         })?;

@@ -6,10 +6,12 @@
 //! rmcp's per-request task, channels and re-serialisation — the dominant cost of a list call.
 //!
 //! Only requests rmcp itself would accept take this path, and only a strict, simple subset of
-//! them: no session, no `Origin`, a `Host` in the allowed list, JSON content and accept types,
-//! `MCP-Protocol-Version: 2026-07-28`, `Mcp-Method` equal to the body's method, no `Mcp-Name`, and
-//! params holding nothing but a valid `_meta` (no cursor). Anything else goes to rmcp, which
-//! remains the one authority on validation. If lists ever depend on the caller, this cache must
+//! them: no session, no `Origin`, a `Host` in the allowed list, JSON content and accept types
+//! (media types parsed as rmcp parses them), a single `MCP-Protocol-Version: 2026-07-28`, a
+//! single `Mcp-Method` equal to the body's method, no other `Mcp-*` header, and params holding
+//! nothing but a valid `_meta` (no cursor). Anything else goes to rmcp, which remains the one
+//! authority on validation; `tests/mcp_http.rs` feeds the same requests to a warm cache and to
+//! rmcp alone and compares the statuses. If lists ever depend on the caller, this cache must
 //! be keyed by what they depend on.
 
 use std::sync::OnceLock;
@@ -24,8 +26,9 @@ const METHODS: [&str; 4] = ["tools/list", "prompts/list", "resources/list", "res
 const VERSION: &str = "2026-07-28";
 
 /// The cached `result` bytes of each list method.
-#[derive(Default)]
 pub struct ListCache {
+    /// `CACHE_ENABLED`: off, every list call goes to rmcp.
+    enabled: bool,
     results: [OnceLock<Bytes>; 4],
 }
 
@@ -52,8 +55,76 @@ struct Params {
     meta: serde_json::Map<String, Value>,
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers.get(name).and_then(|v| v.to_str().ok())
+/// The value of `name` when it is present exactly once (duplicates are left to rmcp).
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    let mut values = headers.get_all(name).iter();
+    let value = values.next()?.to_str().ok()?;
+    values.next().is_none().then_some(value)
+}
+
+/// rmcp's Host check: an authority (`host[:port]`, IPv6 in brackets) whose host, brackets
+/// dropped and lower-cased, is an allowed host (ours carry no port).
+fn host_allowed(host: &str, allowed_hosts: &[String]) -> bool {
+    let Ok(authority) = axum::http::uri::Authority::try_from(host) else {
+        return false;
+    };
+    let normalize = |h: &str| h.trim_matches('[').trim_matches(']').to_ascii_lowercase();
+    let host = normalize(authority.host());
+    allowed_hosts.iter().any(|allowed| normalize(allowed) == host)
+}
+
+/// rmcp's `Accept` rule: both `application/json` and `text/event-stream` among the media
+/// ranges not weighted zero (every `Accept` line, quoted commas and semicolons respected).
+fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+    let (mut json, mut sse) = (false, false);
+    for value in headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()) {
+        for entry in split_unquoted(value, ',') {
+            let mut parts = split_unquoted(entry, ';');
+            let essence = parts.next().unwrap_or_default().trim();
+            let weighted_zero = parts.any(|parameter| {
+                parameter.split_once('=').is_some_and(|(name, value)| {
+                    name.trim().eq_ignore_ascii_case("q") && !quality_is_acceptable(value.trim())
+                })
+            });
+            if !weighted_zero {
+                json |= essence.eq_ignore_ascii_case("application/json");
+                sse |= essence.eq_ignore_ascii_case("text/event-stream");
+            }
+        }
+    }
+    json && sse
+}
+
+/// Splits on `delimiter` outside quoted strings (a quoted-pair keeps an escaped quote).
+fn split_unquoted(value: &str, delimiter: char) -> impl Iterator<Item = &str> {
+    let (mut quoted, mut escaped) = (false, false);
+    value.split(move |c| {
+        if escaped {
+            escaped = false;
+        } else if quoted && c == '\\' {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if !quoted && c == delimiter {
+            return true;
+        }
+        false
+    })
+}
+
+/// A weight is zero only when it is well-formed and zero; malformed weights are ignored.
+fn quality_is_acceptable(quality: &str) -> bool {
+    let (whole, fraction) = quality.split_once('.').unwrap_or((quality, ""));
+    if fraction.len() > 3 || !fraction.bytes().all(|d| d.is_ascii_digit()) {
+        return true;
+    }
+    whole != "0" || fraction.bytes().any(|d| d != b'0')
+}
+
+/// rmcp's `Content-Type` rule: the media type before any parameters is `application/json`.
+fn is_json_content(content_type: &str) -> bool {
+    let essence = content_type.split_once(';').map_or(content_type, |(essence, _)| essence);
+    essence.trim().eq_ignore_ascii_case("application/json")
 }
 
 impl ListCache {
@@ -62,28 +133,29 @@ impl ListCache {
         METHODS.contains(&method)
     }
 
-    /// `Some` when `headers` + `body` are a plain stateless list call this cache may answer.
+    /// A cache that answers only when `enabled` (`CACHE_ENABLED`).
+    pub fn new(enabled: bool) -> Self {
+        Self { enabled, results: Default::default() }
+    }
+
+    /// `Some` when `headers` + `body` are a plain stateless list call this cache may answer:
+    /// one the transport would accept by exactly rmcp's rules (the functions above mirror
+    /// rmcp 3.9's), and nothing unusual — any duplicated or unexpected MCP header, `Origin` or
+    /// session sends the request to rmcp, the one authority on what is refused.
     pub fn eligible(&self, headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<Eligible> {
-        if headers.contains_key("mcp-session-id")
-            || headers.contains_key(header::ORIGIN)
-            || headers.contains_key("mcp-name")
-        {
+        let unusual = headers.keys().any(|name| {
+            let name = name.as_str();
+            name == "mcp-session-id"
+                || name == "origin"
+                || name.starts_with("mcp-") && name != "mcp-method" && name != "mcp-protocol-version"
+        });
+        if !self.enabled || unusual {
             return None;
         }
-        let host = header(headers, "host")?;
-        let hostname = host
-            .rsplit_once(':')
-            .filter(|(_, port)| port.bytes().all(|b| b.is_ascii_digit()))
-            .map_or(host, |(h, _)| h);
-        if !allowed_hosts.iter().any(|allowed| allowed == hostname || allowed == host) {
-            return None;
-        }
-        let content_type = header(headers, "content-type")?;
-        let accept = header(headers, "accept")?;
-        if !content_type.starts_with("application/json")
-            || !accept.contains("application/json")
-            || !accept.contains("text/event-stream")
-            || header(headers, "mcp-protocol-version")? != VERSION
+        if !host_allowed(single(headers, "host")?, allowed_hosts)
+            || !accepts_json_and_sse(headers)
+            || !is_json_content(single(headers, "content-type")?)
+            || single(headers, "mcp-protocol-version")? != VERSION
         {
             return None;
         }
@@ -93,7 +165,7 @@ impl ListCache {
         let valid_id = message.id.is_string() || message.id.is_i64() || message.id.is_u64();
         if message.jsonrpc != "2.0"
             || !valid_id
-            || header(headers, "mcp-method")? != message.method
+            || single(headers, "mcp-method")? != message.method
             || meta.get("io.modelcontextprotocol/protocolVersion").and_then(Value::as_str) != Some(VERSION)
             || !meta.get("io.modelcontextprotocol/clientCapabilities").is_some_and(Value::is_object)
         {

@@ -34,32 +34,27 @@ pub fn conformance_routes(state: &AppState) -> Router {
 
 /// The MCP route with handlers made by `handler` (one per session or stateless request).
 fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler: fn() -> S) -> Router {
-    let service = StreamableHttpService::new(
-        move || Ok(handler()),
-        Arc::new(LocalSessionManager::default()),
-        transport_config(state),
-    );
-    let guard = transport::GuardState {
-        app: state.clone(),
-        lists: Arc::new(list_cache::ListCache::default()),
-        allowed_hosts: allowed_hosts(&state.config).into(),
-    };
-    Router::new()
-        .route_service(&state.config.http.mcp_path, service)
-        .layer(axum::middleware::from_fn_with_state(guard, transport::guard))
-}
-
-fn transport_config(state: &AppState) -> StreamableHttpServerConfig {
     let config = &state.config;
+    let sessions = Arc::new(LocalSessionManager::default());
+    let store = Arc::new(session_store::KvSessionStore::new(state.kv.clone(), config.sessions.ttl));
     let mut transport = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(config))
         .with_allowed_origins(allowed_origins(config))
         .enforce_origin_validation()
         .with_json_response(true)
         .with_max_request_body_bytes(config.http.max_body_bytes);
-    transport.session_store =
-        Some(Arc::new(session_store::KvSessionStore { kv: state.kv.clone(), ttl: config.sessions.ttl }));
-    transport
+    transport.session_store = Some(store.clone());
+    let service = StreamableHttpService::new(move || Ok(handler()), sessions.clone(), transport);
+    let guard = transport::GuardState {
+        app: state.clone(),
+        lists: Arc::new(list_cache::ListCache::new(config.cache.enabled)),
+        allowed_hosts: allowed_hosts(config).into(),
+        sessions,
+        store,
+    };
+    Router::new()
+        .route_service(&config.http.mcp_path, service)
+        .layer(axum::middleware::from_fn_with_state(guard, transport::guard))
 }
 
 /// `Host` values accepted (DNS-rebinding protection): the public URL's host, the deployment's

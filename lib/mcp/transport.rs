@@ -1,9 +1,9 @@
 //! What Atoms adds around rmcp's Streamable HTTP service on the MCP route, in order:
 //!
 //! 1. **Identity hook**: every request becomes a caller [`Identity`] before rmcp sees it, handed
-//!    to handlers through the request extensions. Today only the local mode exists (`atoms
-//!    serve` on loopback: every request is the local user); other targets answer 401 until
-//!    token verification lands in this same hook.
+//!    to handlers through the request extensions. Today only the local mode exists (the local
+//!    target *and* a loopback listener, checked per request: every request is the local user);
+//!    anything else answers 401 until token verification lands in this same hook.
 //! 2. **Body checks**: malformed JSON → 400 `-32700`; batches and non-JSON-RPC bodies → 400
 //!    `-32600` (rmcp would answer plain-text 415).
 //! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
@@ -11,6 +11,7 @@
 //!    instance still holds it in memory. KV outage → 503, never a false 404 (clients
 //!    re-initialize on 404). A successful `DELETE` removes the KV entry and answers 200 with an
 //!    empty body (rmcp says 202, which the official Python SDK reports as a failed termination).
+//!    A new session the KV could not store is closed and answered 503, not handed out.
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
 //!    with the same status.
 
@@ -22,10 +23,14 @@ use axum::response::Response;
 
 use std::sync::Arc;
 
+use rmcp::transport::streamable_http_server::session::SessionManager;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+
 use super::list_cache::ListCache;
-use super::session_store;
+use super::session_store::{self, KvSessionStore};
 use crate::config::Target;
 use crate::db::Identity;
+use crate::host::local::Listener;
 use crate::http::{RequestId, jsonrpc};
 use crate::state::AppState;
 
@@ -39,6 +44,10 @@ pub struct GuardState {
     pub lists: Arc<ListCache>,
     /// `Host` values rmcp accepts (the cache only serves requests carrying one of them).
     pub allowed_hosts: Arc<[String]>,
+    /// rmcp's in-memory sessions of this instance (to close one that could not be stored).
+    pub sessions: Arc<LocalSessionManager>,
+    /// The KV session store rmcp writes to (it says which new sessions were not stored).
+    pub store: Arc<KvSessionStore>,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
@@ -55,7 +64,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     let body = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
-            return jsonrpc::payload_too_large();
+            return jsonrpc::payload_too_large(state.config.http.max_body_bytes);
         };
         let kind = match classify(&bytes) {
             Ok(kind) => kind,
@@ -76,9 +85,9 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     };
 
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    if let Some(session) = &session
-        && !is_initialize
-    {
+    // Every request carrying a session id, `initialize` included: a deleted session must not
+    // be revived by an instance that still holds it in memory.
+    if let Some(session) = &session {
         // One round trip both proves the session is live and refreshes its TTL (sessions expire
         // after MCP_SESSION_TTL_HOURS of inactivity, not of age).
         match state.kv.expire(&session_store::key(session), state.config.sessions.ttl).await {
@@ -92,6 +101,11 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     }
     let is_delete = parts.method == Method::DELETE;
     let mut response = next.run(Request::from_parts(parts, body)).await;
+    if is_initialize && let Some(created) = unstored_session(&guard, &response) {
+        // rmcp answered with a session no instance can find again: close it, tell the client.
+        let _ = guard.sessions.close_session(&created.into()).await;
+        return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+    }
     if let Some(request) = &cacheable {
         response = guard.lists.remember(request, response).await;
     }
@@ -108,8 +122,18 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     json_rpc_errors(response).await
 }
 
+/// The session id of an `initialize` answer whose session the KV did not take.
+fn unstored_session(guard: &GuardState, response: &Response) -> Option<String> {
+    let created = response.headers().get("mcp-session-id")?.to_str().ok()?;
+    guard.store.take_unstored(created).then(|| created.to_owned())
+}
+
+/// Decides who the caller is. The local identity is granted only when this process runs as the
+/// local target *and* the request arrived on a loopback listener (`host::local` says which); any
+/// other request is refused until token verification lands here.
 fn identify(state: &AppState, request: &Request) -> Result<Identity, Box<Response>> {
-    if state.config.target != Target::Local {
+    let loopback = request.extensions().get::<Listener>().is_some_and(Listener::is_loopback);
+    if state.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
             "authentication required: this deployment accepts no tokens yet",
         )));

@@ -73,6 +73,12 @@ impl Process {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+
+    /// Stops the process and returns what it wrote to stderr (for processes that log to a file).
+    pub fn logs(&mut self) -> String {
+        self.kill();
+        std::fs::read_to_string(self._dir.0.join(LOG_FILE)).unwrap_or_default()
+    }
 }
 
 /// A throwaway `redis-server` on a free port.
@@ -92,12 +98,78 @@ pub fn start_redis() -> Process {
     Process { child, port, _dir: dir }
 }
 
+/// A throwaway `redis-server` speaking only TLS, with a certificate for `127.0.0.1` signed by a
+/// throwaway CA (made here with the `openssl` CLI); returns the server and the CA's PEM.
+pub fn start_redis_tls() -> (Process, Vec<u8>) {
+    let binary = find_binary("redis-server", "install it with `apt-get install -y redis-server`");
+    let openssl = find_binary("openssl", "install it with `apt-get install -y openssl`");
+    let dir = TempDir::new("redis-tls");
+    let run = |args: &[&str]| {
+        let output = Command::new(&openssl).args(args).current_dir(&dir.0).output().expect("run openssl");
+        assert!(output.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    };
+    let ca_subject = ["-subj", "/CN=atoms test CA", "-keyout", "ca.key", "-out", "ca.crt"];
+    run(&[&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"][..], &ca_subject].concat());
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+    ]);
+    std::fs::write(dir.0.join("san.cnf"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n").expect("san");
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        "san.cnf",
+        "-out",
+        "server.crt",
+    ]);
+    let port = free_port();
+    let mut child = Command::new(binary)
+        .args(["--port", "0", "--tls-port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+        .args(["--appendonly", "no", "--tls-auth-clients", "no"])
+        .args([
+            "--tls-cert-file",
+            "server.crt",
+            "--tls-key-file",
+            "server.key",
+            "--tls-ca-cert-file",
+            "ca.crt",
+        ])
+        .current_dir(&dir.0)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start redis-server with TLS");
+    wait_for_port(port, "redis-server (TLS)", &mut child);
+    let ca = std::fs::read(dir.0.join("ca.crt")).expect("CA certificate");
+    (Process { child, port, _dir: dir }, ca)
+}
+
 pub fn redis_url(redis: &Process) -> String {
     format!("redis://127.0.0.1:{}", redis.port)
 }
 
+const LOG_FILE: &str = "stderr.log";
+
 /// `atoms serve --no-database` plus `extra` arguments, as its own process on a free loopback
-/// port with only `env` in its environment.
+/// port with only `env` in its environment; its log lines go to a file ([`Process::logs`]).
 pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
     let dir = TempDir::new("serve");
     let port = free_port();
@@ -108,7 +180,7 @@ pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
         .envs(env.iter().copied())
         .current_dir(&dir.0)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.0.join(LOG_FILE)).expect("log file"))
         .spawn()
         .expect("start atoms serve");
     wait_for_port(port, "atoms serve", &mut child);
