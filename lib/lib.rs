@@ -8,6 +8,8 @@
 //! - [`router`]: every route, and the slice each function binary serves.
 //! - [`mcp`]: the MCP endpoint — rmcp's Streamable HTTP service behind Atoms' identity hook and
 //!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
+//! - [`tools`]: the five Atoms tools — one table of operations, each a pass-through to one
+//!   database function; schemas, validation, result envelopes and export rendering.
 //! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
 //! - [`db`]: the database — `rpc(function, args, identity)` over PostgREST or direct Postgres,
 //!   migrations, the local cluster of `atoms serve`.
@@ -32,3 +34,4 @@ pub mod secret;
 pub mod serve;
 pub mod state;
 pub mod telemetry;
+pub mod tools;

@@ -43,5 +43,15 @@ fn a_legacy_session_lists_tools_and_ends_cleanly() {
     let report: serde_json::Value = serde_json::from_str(stdout.trim())
         .unwrap_or_else(|e| panic!("one JSON line expected ({e}):\n{stdout}\n{stderr}"));
     assert_eq!(report["protocol_version"], "2025-11-25", "legacy mode: {report}");
-    assert_eq!(report["tools"], serde_json::json!([]), "{report}");
+    assert_eq!(
+        report["tools"],
+        serde_json::json!([
+            "workspace_tool",
+            "entity_tool",
+            "relationship_tool",
+            "workflow_tool",
+            "query_tool"
+        ]),
+        "{report}"
+    );
 }

@@ -23,7 +23,8 @@ use crate::state::AppState;
 
 /// The MCP route, at the configured path.
 pub fn routes(state: &AppState) -> Router {
-    routes_for(state, AtomsServer::default)
+    let db = state.db.clone();
+    routes_for(state, move || AtomsServer::new(db.clone()))
 }
 
 /// The MCP route serving the conformance suite's fixtures (`atoms serve --conformance`).
@@ -33,7 +34,10 @@ pub fn conformance_routes(state: &AppState) -> Router {
 }
 
 /// The MCP route with handlers made by `handler` (one per session or stateless request).
-fn routes_for<S: rmcp::ServerHandler + Send + 'static>(state: &AppState, handler: fn() -> S) -> Router {
+fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
+    state: &AppState,
+    handler: impl Fn() -> S + Send + Sync + 'static,
+) -> Router {
     let config = &state.config;
     let sessions = Arc::new(LocalSessionManager::default());
     let store = Arc::new(session_store::KvSessionStore::new(state.kv.clone(), config.sessions.ttl));

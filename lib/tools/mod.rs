@@ -1,0 +1,212 @@
+//! The Atoms MCP tools: `workspace_tool`, `entity_tool`, `relationship_tool`, `workflow_tool`
+//! and `query_tool`, each taking `operation` plus that operation's arguments as one flat object.
+//!
+//! A call is a pass-through: the operation names one database function ([`catalog`]), the
+//! arguments minus `operation` are its JSON argument, and its answer becomes the result envelope
+//! `{operation, data, next_cursor?}` (as `structuredContent` and as one text block). Failures are
+//! tool results with `isError` and `{error: {code, message}}`; only an unknown tool name is a
+//! JSON-RPC error. [`export`] renders export pages.
+
+pub mod catalog;
+mod export;
+
+use std::sync::{Arc, LazyLock};
+
+use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use serde_json::{Map, Value, json};
+
+use crate::db::{Db, DbError, Identity};
+use catalog::{Operation, TOOLS, ToolSpec};
+
+/// The tool list, built once per process (the same for every caller).
+pub fn list() -> Vec<Tool> {
+    static LIST: LazyLock<Vec<Tool>> = LazyLock::new(|| TOOLS.iter().map(definition).collect());
+    LIST.clone()
+}
+
+/// True when `name` is one of the tools.
+pub fn exists(name: &str) -> bool {
+    TOOLS.iter().any(|tool| tool.name == name)
+}
+
+/// Runs `operation` of tool `name` (which must [`exist`](exists)) as `identity`.
+pub async fn call(db: Option<&Db>, identity: &Identity, name: &str, arguments: JsonObject) -> CallToolResult {
+    match run(db, identity, name, arguments).await {
+        Ok(result) => result,
+        Err(error) => failure(&error),
+    }
+}
+
+async fn run(
+    db: Option<&Db>,
+    identity: &Identity,
+    name: &str,
+    mut arguments: JsonObject,
+) -> Result<CallToolResult, ToolError> {
+    let tool = TOOLS
+        .iter()
+        .find(|tool| tool.name == name)
+        .ok_or_else(|| ToolError::invalid(format!("unknown tool {name}")))?;
+    let operation = select_operation(tool, &mut arguments)?;
+    check_arguments(operation, &arguments)?;
+    let db =
+        db.ok_or_else(|| ToolError::new("unavailable", "no database is configured for this deployment"))?;
+    if operation.name == "export_results" {
+        let format = export::Format::take(&mut arguments)?;
+        let page = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+        return Ok(export::result(page, format));
+    }
+    let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+    Ok(CallToolResult::structured(envelope(operation.name, data)))
+}
+
+/// `{operation, data, next_cursor?}`: a page's `next_cursor` moves up beside `data`.
+fn envelope(operation: &str, mut data: Value) -> Value {
+    let next_cursor =
+        data.as_object_mut().and_then(|page| page.remove("next_cursor")).filter(|c| !c.is_null());
+    let mut result = json!({"operation": operation, "data": data});
+    if let Some(cursor) = next_cursor {
+        result["next_cursor"] = cursor;
+    }
+    result
+}
+
+fn select_operation<'a>(tool: &'a ToolSpec, arguments: &mut JsonObject) -> Result<&'a Operation, ToolError> {
+    let names = || tool.operations.iter().map(|op| op.name).collect::<Vec<_>>().join(", ");
+    let requested = match arguments.remove("operation") {
+        Some(Value::String(requested)) => requested,
+        Some(_) => return Err(ToolError::invalid(format!("operation must be a string: one of {}", names()))),
+        None => return Err(ToolError::invalid(format!("operation is required: one of {}", names()))),
+    };
+    tool.operations.iter().find(|op| op.name == requested).ok_or_else(|| {
+        ToolError::invalid(format!("{} has no operation {requested:?}: use one of {}", tool.name, names()))
+    })
+}
+
+/// Every required argument is present and every argument belongs to the operation. (Types and
+/// formats are checked by the database function, which names the argument at fault.)
+fn check_arguments(operation: &Operation, arguments: &JsonObject) -> Result<(), ToolError> {
+    let missing: Vec<&str> = operation
+        .required
+        .iter()
+        .copied()
+        .filter(|name| arguments.get(*name).is_none_or(Value::is_null))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ToolError::invalid(format!(
+            "{} is required for {}",
+            missing.join(" and "),
+            operation.name
+        )));
+    }
+    let unknown: Vec<&str> = arguments
+        .keys()
+        .map(String::as_str)
+        .filter(|name| !operation.required.contains(name) && !operation.optional.contains(name))
+        .collect();
+    if !unknown.is_empty() {
+        let accepted: Vec<&str> = operation.required.iter().chain(operation.optional).copied().collect();
+        return Err(ToolError::invalid(format!(
+            "{} does not take {}; it takes {}",
+            operation.name,
+            unknown.join(", "),
+            if accepted.is_empty() { "no arguments".to_owned() } else { accepted.join(", ") }
+        )));
+    }
+    Ok(())
+}
+
+/// A failed call, with the stable code tool results carry.
+#[derive(Debug)]
+pub struct ToolError {
+    code: &'static str,
+    message: String,
+}
+
+impl ToolError {
+    fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self { code, message: message.into() }
+    }
+
+    fn invalid(message: impl Into<String>) -> Self {
+        Self::new("invalid_argument", message)
+    }
+}
+
+impl From<DbError> for ToolError {
+    fn from(error: DbError) -> Self {
+        match error {
+            DbError::Timeout => {
+                Self::new("unavailable", "the database did not answer in time; retry shortly")
+            }
+            DbError::Unavailable(_) => {
+                Self::new("unavailable", "the database is unreachable right now; retry shortly")
+            }
+            DbError::Unauthenticated(message) => Self::new("permission_denied", message),
+            DbError::Internal(detail) => {
+                tracing::error!(error = %detail, "tool call failed in the database");
+                Self::new("internal", "the operation failed unexpectedly; it has been logged")
+            }
+            other => Self::new(other.code(), other.to_string()),
+        }
+    }
+}
+
+fn failure(error: &ToolError) -> CallToolResult {
+    CallToolResult::structured_error(json!({"error": {"code": error.code, "message": error.message}}))
+}
+
+/// The MCP definition of one tool: a flat object schema whose every property says which
+/// operations use it.
+fn definition(tool: &ToolSpec) -> Tool {
+    let mut properties = Map::new();
+    properties.insert(
+        "operation".to_owned(),
+        json!({"type": "string", "enum": tool.operations.iter().map(|op| op.name).collect::<Vec<_>>(),
+               "description": "What to do."}),
+    );
+    for operation in tool.operations {
+        for name in operation.required.iter().chain(operation.optional) {
+            if properties.contains_key(*name) {
+                continue;
+            }
+            let users: Vec<String> = tool
+                .operations
+                .iter()
+                .filter(|op| op.required.contains(name) || op.optional.contains(name))
+                .map(|op| {
+                    if op.required.contains(name) {
+                        format!("{} (required)", op.name)
+                    } else {
+                        op.name.to_owned()
+                    }
+                })
+                .collect();
+            let (mut schema, meaning) = catalog::property(name);
+            schema["description"] = json!(format!("{meaning} Used by: {}.", users.join(", ")));
+            properties.insert((*name).to_owned(), schema);
+        }
+    }
+    let input = json!({"type": "object", "properties": properties, "required": ["operation"], "additionalProperties": false});
+    let output = json!({"type": "object", "properties": {
+        "operation": {"type": "string"},
+        "data": {"description": "The operation's result."},
+        "next_cursor": {"type": "string", "description": "Pass as cursor to get the next page."},
+        "error": {"type": "object", "properties": {"code": {"type": "string"}, "message": {"type": "string"}}}}});
+    let annotations = ToolAnnotations::new()
+        .read_only(tool.read_only)
+        .destructive(!tool.read_only)
+        .idempotent(tool.read_only)
+        .open_world(false);
+    Tool::new(tool.name, tool.description, object(input))
+        .with_title(tool.title)
+        .with_raw_output_schema(object(output))
+        .with_annotations(annotations)
+}
+
+fn object(value: Value) -> Arc<JsonObject> {
+    match value {
+        Value::Object(map) => Arc::new(map),
+        _ => Arc::new(JsonObject::new()),
+    }
+}
