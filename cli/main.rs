@@ -32,6 +32,19 @@ enum Command {
         #[arg(long)]
         conformance: bool,
     },
+    /// Print a bearer token for a local user, accepted by `atoms serve` on loopback only.
+    DevToken {
+        /// The user's subject (their id inside Atoms), e.g. user_alice.
+        #[arg(long)]
+        sub: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// Lifetime: seconds, or a number with s, m, h or d (at most 90d).
+        #[arg(long, default_value = "1h")]
+        ttl: String,
+    },
     /// Validate the environment for a deployment target; exit 1 when incomplete.
     CheckEnv {
         /// Target to check (default: what ATOMS_ENV / VERCEL_ENV say, else local).
@@ -116,6 +129,9 @@ fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { port, host, no_database, conformance } => {
             run(serve(ServeOptions { host, port, embedded_database: !no_database, conformance }))
+        }
+        Command::DevToken { sub, email, name, ttl } => {
+            run(async move { atoms::auth::dev_token::command(&sub, email.as_deref(), name.as_deref(), &ttl) })
         }
         Command::CheckEnv { target } => {
             let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);

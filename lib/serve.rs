@@ -90,8 +90,12 @@ impl LocalServer {
     pub fn describe(&self) -> String {
         let base = format!("http://{}", self.address);
         let config = &self.state.config;
+        let mcp = &config.http.mcp_path;
         format!(
             "atoms {} serving on {base} (target {}, kv {}, database {})\n  \
+             POST {base}{mcp}  MCP endpoint (Streamable HTTP); point a client at it, e.g.\n       \
+             claude mcp add --transport http atoms {base}{mcp}\n       \
+             no token = the local user; other users: Authorization: Bearer $(atoms dev-token --sub <id>)\n  \
              GET  {base}/health        deep health report\n  \
              GET  {base}/health/ready  readiness\n  \
              GET  {base}/health/live   liveness\n",

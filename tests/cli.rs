@@ -269,3 +269,25 @@ fn serve_refuses_an_mcp_path_over_another_route_instead_of_panicking() {
     let output = atoms(&["serve", "--no-database", "--port", "0"], &[("RUST_LOG", "atoms=loud")]);
     assert!(String::from_utf8_lossy(&output.stderr).contains("RUST_LOG is malformed"));
 }
+
+#[test]
+fn dev_token_prints_a_token_signed_by_a_private_key() {
+    let dir = std::env::temp_dir().join(format!("atoms-cli-token-{}", uuid::Uuid::new_v4().simple()));
+    let data_dir = dir.to_str().expect("utf-8");
+    let output = atoms(
+        &["dev-token", "--sub", "user_alice", "--email", "alice@example.com", "--ttl", "30m"],
+        &[("ATOMS_DATA_DIR", data_dir)],
+    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let token = String::from_utf8(output.stdout).expect("utf-8");
+    assert_eq!(token.trim().split('.').count(), 3, "one JWT on stdout: {token}");
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.join("dev-token.key")).expect("key file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the key is private");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let identity = atoms::auth::dev_token::DevTokens::new(&dir).verify(token.trim(), now).expect("verifies");
+    assert_eq!(identity.subject, "user_alice");
+    let bad = atoms(&["dev-token", "--sub", "x", "--ttl", "forever"], &[("ATOMS_DATA_DIR", data_dir)]);
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--ttl"));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -8,7 +8,6 @@ mod support;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-const CURRENT: &str = "2026-07-28";
 const LEGACY: &str = "2025-11-25";
 
 /// `atoms serve`'s server on a fresh, migrated database; its base URL.
@@ -17,34 +16,13 @@ async fn app() -> String {
     support::spawn_app(support::config(&[("DATABASE_URL", url.expose())])).await
 }
 
-fn meta() -> Value {
-    json!({"io.modelcontextprotocol/protocolVersion": CURRENT, "io.modelcontextprotocol/clientCapabilities": {}})
-}
-
-/// One stateless JSON-RPC request; the response message.
-async fn rpc(base: &str, method: &str, name: Option<&str>, params: Value) -> (StatusCode, Value) {
-    let mut request = reqwest::Client::new()
-        .post(format!("{base}/api/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", CURRENT)
-        .header("mcp-method", method);
-    if let Some(name) = name {
-        request = request.header("mcp-name", name);
-    }
-    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
-    let response = request.body(body.to_string()).send().await.expect("request");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-/// `tools/call` of `tool` with `arguments`; the tool result.
+/// `tools/call` as the local user; the tool result.
 async fn call_tool(base: &str, tool: &str, arguments: Value) -> Value {
-    let (status, message) =
-        rpc(base, "tools/call", Some(tool), json!({"name": tool, "arguments": arguments, "_meta": meta()}))
-            .await;
-    assert_eq!(status, StatusCode::OK, "{message}");
-    message["result"].clone()
+    support::mcp::call_tool(base, None, tool, arguments).await
+}
+
+async fn rpc(base: &str, method: &str, name: Option<&str>, params: Value) -> (StatusCode, Value) {
+    support::mcp::rpc(base, None, method, name, params).await
 }
 
 /// A successful call's `structuredContent`, checked against its text block.
@@ -69,7 +47,7 @@ async fn err(base: &str, tool: &str, arguments: Value) -> Value {
 #[tokio::test]
 async fn the_tool_list_is_pinned() {
     let base = app().await;
-    let (status, message) = rpc(&base, "tools/list", None, json!({"_meta": meta()})).await;
+    let (status, message) = rpc(&base, "tools/list", None, json!({"_meta": support::mcp::meta()})).await;
     assert_eq!(status, StatusCode::OK);
     let tools = &message["result"]["tools"];
     let names: Vec<&str> =
@@ -340,7 +318,7 @@ async fn mistakes_get_precise_errors() {
         &base,
         "tools/call",
         Some("nope_tool"),
-        json!({"name": "nope_tool", "arguments": {}, "_meta": meta()}),
+        json!({"name": "nope_tool", "arguments": {}, "_meta": support::mcp::meta()}),
     )
     .await;
     assert_eq!(status, StatusCode::OK);

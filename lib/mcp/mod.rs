@@ -55,6 +55,7 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         allowed_hosts: allowed_hosts(config).into(),
         sessions,
         store,
+        dev_tokens: Arc::new(crate::auth::dev_token::DevTokens::new(&config.database.data_dir)),
     };
     Router::new()
         .route_service(&config.http.mcp_path, service)

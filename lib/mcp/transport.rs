@@ -28,6 +28,7 @@ use rmcp::transport::streamable_http_server::session::local::LocalSessionManager
 
 use super::list_cache::ListCache;
 use super::session_store::{self, KvSessionStore};
+use crate::auth::dev_token::DevTokens;
 use crate::config::Target;
 use crate::db::Identity;
 use crate::host::local::Listener;
@@ -48,11 +49,13 @@ pub struct GuardState {
     pub sessions: Arc<LocalSessionManager>,
     /// The KV session store rmcp writes to (it says which new sessions were not stored).
     pub store: Arc<KvSessionStore>,
+    /// The verifier of `atoms dev-token` tokens (used only where the local identity is).
+    pub dev_tokens: Arc<DevTokens>,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
     let state = &guard.app;
-    let identity = match identify(state, &request) {
+    let identity = match identify(&guard, &request) {
         Ok(identity) => identity,
         Err(response) => return *response,
     };
@@ -128,18 +131,42 @@ fn unstored_session(guard: &GuardState, response: &Response) -> Option<String> {
     guard.store.take_unstored(created).then(|| created.to_owned())
 }
 
-/// Decides who the caller is. The local identity is granted only when this process runs as the
-/// local target *and* the request arrived on a loopback listener (`host::local` says which); any
-/// other request is refused until token verification lands here.
-fn identify(state: &AppState, request: &Request) -> Result<Identity, Box<Response>> {
+/// Decides who the caller is. Only where this process runs as the local target *and* the
+/// request arrived on a loopback listener (`host::local` says which): a dev token
+/// (`atoms dev-token`) names its user, and no token at all is the local user. Any other request
+/// is refused until token verification for deployments lands here.
+fn identify(guard: &GuardState, request: &Request) -> Result<Identity, Box<Response>> {
     let loopback = request.extensions().get::<Listener>().is_some_and(Listener::is_loopback);
-    if state.config.target != Target::Local || !loopback {
+    if guard.app.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
             "authentication required: this deployment accepts no tokens yet",
         )));
     }
-    let mut identity = Identity::new(LOCAL_SUBJECT);
-    identity.name = Some("Local user".to_owned());
+    let mut identity = match request.headers().get(header::AUTHORIZATION) {
+        None => {
+            let mut local = Identity::new(LOCAL_SUBJECT);
+            local.name = Some("Local user".to_owned());
+            local
+        }
+        Some(value) => {
+            let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            match token.map(|token| guard.dev_tokens.verify(token, now)) {
+                Some(Ok(identity)) => identity,
+                // Never the local user: a bad token is an error, whatever it is.
+                Some(Err(error)) => {
+                    tracing::info!(reason = %error, "dev token refused");
+                    return Err(Box::new(jsonrpc::unauthorized(&format!("invalid token: {error}"))));
+                }
+                None => {
+                    return Err(Box::new(jsonrpc::unauthorized(
+                        "invalid token: send `Authorization: Bearer <token>` (from `atoms dev-token`)",
+                    )));
+                }
+            }
+        }
+    };
     identity.request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
     Ok(identity)
 }

@@ -1,0 +1,6 @@
+//! Who a request comes from. Today: [`dev_token`], the local development tokens of
+//! `atoms serve` (several local users on one machine). Token verification for deployments
+//! (AuthKit, Supabase) lands here too; the MCP guard (`lib/mcp/transport.rs`) calls it, never the
+//! other way round.
+
+pub mod dev_token;
