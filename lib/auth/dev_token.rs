@@ -155,7 +155,7 @@ fn verify_signature(token: &str, key: &[u8]) -> Result<Value, DevTokenError> {
         return Err(DevTokenError::Invalid);
     }
     let mut mac = Hmac::<Sha256>::new_from_slice(key).map_err(|_| DevTokenError::Invalid)?;
-    mac.update(token[..token.len() - signature.len() - 1].as_bytes());
+    mac.update(&token.as_bytes()[..token.len() - signature.len() - 1]);
     mac.verify_slice(&decode(signature)?).map_err(|_| DevTokenError::Invalid)?;
     serde_json::from_slice(&decode(payload)?).map_err(|_| DevTokenError::Invalid)
 }
@@ -192,7 +192,7 @@ fn create_key(data_dir: &Path, path: &Path) -> Result<Vec<u8>, DevTokenError> {
 mod tests {
     use super::*;
 
-    fn dir() -> PathBuf {
+    fn scratch_dir() -> PathBuf {
         let dir = std::env::temp_dir().join(format!("atoms-dev-token-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir_all(&dir).expect("dir");
         dir
@@ -200,7 +200,7 @@ mod tests {
 
     #[test]
     fn issued_tokens_verify_until_they_expire() {
-        let dir = dir();
+        let dir = scratch_dir();
         let token =
             issue(&dir, "user_alice", Some("alice@example.com"), Some("Alice"), 3600, 1_000).expect("issue");
         let tokens = DevTokens::new(&dir);
@@ -209,13 +209,13 @@ mod tests {
             (identity.subject.as_str(), identity.email.as_deref()),
             ("user_alice", Some("alice@example.com"))
         );
-        assert_eq!(tokens.verify(&token, 4_600), Err(DevTokenError::Expired));
+        assert_eq!(tokens.verify(&token, 4_600).map(|i| i.subject), Err(DevTokenError::Expired));
         let _ = std::fs::remove_dir_all(dir);
     }
 
     #[test]
     fn forged_tokens_are_refused() {
-        let dir = dir();
+        let dir = scratch_dir();
         let token = issue(&dir, "user_alice", None, None, 3600, 1_000).expect("issue");
         let tokens = DevTokens::new(&dir);
         let (signed, _) = token.rsplit_once('.').expect("three parts");
@@ -242,7 +242,7 @@ mod tests {
             );
         }
         // Another machine's key: invalid here.
-        let other = dir();
+        let other = scratch_dir();
         let foreign = issue(&other, "user_alice", None, None, 3600, 1_000).expect("issue");
         assert_eq!(tokens.verify(&foreign, 2_000).map(|i| i.subject), Err(DevTokenError::Invalid));
         let _ = std::fs::remove_dir_all(dir);
