@@ -360,6 +360,11 @@ async fn tools_work_in_a_legacy_session() {
     assert_eq!(created["result"]["structuredContent"]["data"]["name"], "Legacy", "{created}");
     let listed = json_of(call(3, json!({"operation": "list_workspaces"})).await).await;
     assert_eq!(listed["result"]["structuredContent"]["data"]["items"].as_array().map(Vec::len), Some(1));
+    // A resource that does not exist is -32002 in this era (-32602 in 2026-07-28).
+    let missing = json!({"jsonrpc": "2.0", "id": 4, "method": "resources/read",
+        "params": {"uri": "atoms://workspaces/00000000-0000-4000-8000-000000000000"}});
+    let missing = json_of(post(missing, Some(session.clone())).await).await;
+    assert_eq!(missing["error"]["code"], -32002, "{missing}");
 }
 
 /// The JSON-RPC message of a response (or the status and body, in the panic message).

@@ -41,6 +41,7 @@ pub const MIGRATIONS: &[Migration] = &[
     migration!("20261129000400_bounded_operations"),
     migration!("20261129000500_policies_and_grants"),
     migration!("20261129000600_tool_arguments"),
+    migration!("20261129000700_completion"),
 ];
 
 /// An arbitrary constant naming the migration lock.

@@ -1,7 +1,7 @@
 //! Stateless (2026-07-28) list calls answered from memory.
 //!
-//! `tools/list`, `prompts/list`, `resources/list` and `resources/templates/list` return the same
-//! result to every caller of a process (the lists are static), so after rmcp has answered one of
+//! `tools/list`, `prompts/list` and `resources/templates/list` return the same result to every
+//! caller of a process (the lists are static), so after rmcp has answered one of
 //! them once, the result bytes are kept and later identical-shape calls are answered without
 //! rmcp's per-request task, channels and re-serialisation — the dominant cost of a list call.
 //!
@@ -22,14 +22,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-const METHODS: [&str; 4] = ["tools/list", "prompts/list", "resources/list", "resources/templates/list"];
+/// The lists that are the same for every caller. (`resources/list` is the caller's workspaces:
+/// never from here.)
+const METHODS: [&str; 3] = ["tools/list", "prompts/list", "resources/templates/list"];
 const VERSION: &str = "2026-07-28";
 
 /// The cached `result` bytes of each list method.
 pub struct ListCache {
     /// `CACHE_ENABLED`: off, every list call goes to rmcp.
     enabled: bool,
-    results: [OnceLock<Bytes>; 4],
+    results: [OnceLock<Bytes>; 3],
 }
 
 /// A list request eligible for the cache.

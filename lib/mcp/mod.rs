@@ -1,11 +1,14 @@
 //! The MCP endpoint (`/api/mcp`, `ATOMS_MCP_PATH`): rmcp's Streamable HTTP service serving both
 //! protocol eras — 2026-07-28 stateless requests and 2025-11-25 initialize-based sessions —
 //! behind Atoms' identity hook and transport checks ([`transport`]), with legacy sessions kept in
-//! the KV ([`session_store`]) so every instance can serve every session.
+//! the KV ([`session_store`]) so every instance can serve every session. The handler
+//! (`server.rs`) serves the tools (`crate::tools`), `resources.rs` and `prompts.rs`.
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod list_cache;
+mod prompts;
+mod resources;
 mod server;
 pub mod session_store;
 pub mod transport;

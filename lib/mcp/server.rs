@@ -1,7 +1,7 @@
 //! The Atoms MCP server handler: what Atoms declares to clients (capabilities, instructions)
-//! and how it answers protocol-level requests. Tools come from [`crate::tools`], called as the
-//! identity the transport guard put on the HTTP request; resources and prompts land next (their
-//! lists are empty and truthful until then).
+//! and how it answers each request, always as the identity the transport guard put on the HTTP
+//! request: tools from [`crate::tools`], resources and prompts from [`super::resources`] and
+//! [`super::prompts`], completion of their arguments from the caller's own data.
 //!
 //! rmcp marks logging deprecated (SEP-2577, the 2026-07-28 era drops it), but `logging/setLevel`
 //! and `notifications/message` are part of the 2025-11-25 protocol Atoms serves, hence the
@@ -12,14 +12,19 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, Implementation,
-    InitializeResult, ListToolsResult, LoggingLevel, PaginatedRequestParams, ServerCapabilities,
+    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams,
+    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
     SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Value, json};
 
-use crate::db::{Db, Identity};
+use super::prompts::{self, PromptError};
+use super::resources;
+use crate::db::{Db, DbError, Identity};
 
 /// Short and useful to a model: what Atoms is and how to start.
 pub const INSTRUCTIONS: &str = "Atoms is your team's knowledge graph: workspaces hold typed \
@@ -105,23 +110,143 @@ impl ServerHandler for AtomsServer {
         if !crate::tools::exists(&request.name) {
             return Err(McpError::invalid_params(format!("unknown tool: {}", request.name), None));
         }
-        // The guard put the caller on every request it let through; without one, refuse.
-        let identity = context
-            .extensions
-            .get::<axum::http::request::Parts>()
-            .and_then(|parts| parts.extensions.get::<Identity>())
-            .cloned()
-            .ok_or_else(|| McpError::internal_error("the request carries no caller identity", None))?;
+        let identity = caller(&context)?;
         let arguments = request.arguments.unwrap_or_default();
         Ok(crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await.into())
     }
 
+    async fn list_resources(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let identity = caller(&context)?;
+        let cursor = request.and_then(|r| r.cursor);
+        let page = resources::list(self.db()?, &identity, cursor.as_deref()).await.map_err(db_error)?;
+        decode(page)
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        decode(resources::templates())
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let identity = caller(&context)?;
+        match resources::read(self.db()?, &identity, &request.uri).await.map_err(db_error)? {
+            Some(contents) => Ok(decode::<ReadResourceResult>(contents)?.into()),
+            // rmcp answers -32602 instead for 2026-07-28 peers, as that era requires.
+            None => Err(McpError::resource_not_found(
+                format!("no resource {}", request.uri),
+                Some(json!({"uri": request.uri})),
+            )),
+        }
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, McpError> {
+        decode(prompts::list())
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, McpError> {
+        let identity = caller(&context)?;
+        let arguments = request.arguments.map(Value::Object).unwrap_or_else(|| json!({}));
+        match prompts::get(self.db()?, &identity, &request.name, &arguments).await {
+            Ok(prompt) => Ok(decode::<GetPromptResult>(prompt)?.into()),
+            Err(PromptError::Invalid(message)) => Err(McpError::invalid_params(message, None)),
+            Err(PromptError::Db(error)) => Err(db_error(error)),
+        }
+    }
+
     async fn complete(
         &self,
-        _request: CompleteRequestParams,
-        _context: RequestContext<RoleServer>,
+        request: CompleteRequestParams,
+        context: RequestContext<RoleServer>,
     ) -> Result<CompleteResult, McpError> {
-        // No prompt or resource template takes arguments yet: nothing to complete.
-        Ok(CompleteResult::default())
+        let identity = caller(&context)?;
+        let request = serde_json::to_value(&request).unwrap_or_default();
+        let argument = request["argument"]["name"].as_str().unwrap_or_default();
+        let kind = match request["ref"]["type"].as_str() {
+            Some("ref/prompt") => {
+                prompts::completion_kind(request["ref"]["name"].as_str().unwrap_or_default(), argument)
+            }
+            Some("ref/resource") => match argument {
+                "workspace_id" => Some("workspace"),
+                "entity_id" => Some("entity"),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(kind) = kind else {
+            return decode(json!({"completion": {"values": [], "hasMore": false}}));
+        };
+        let mut args = json!({"kind": kind, "prefix": request["argument"]["value"]});
+        // A workspace chosen earlier (prompt context) narrows entity and type completion.
+        if let Some(workspace) = request["context"]["arguments"]["workspace_id"].as_str() {
+            args["workspace_id"] = json!(workspace);
+        }
+        let found = match self.db()?.rpc("atoms_complete", &args, &identity).await {
+            Ok(found) => found,
+            // Completion is a hint: an unknown or foreign workspace completes to nothing.
+            Err(DbError::NotFound(_) | DbError::InvalidArgument(_)) => {
+                json!({"values": [], "has_more": false})
+            }
+            Err(error) => return Err(db_error(error)),
+        };
+        decode(json!({"completion": {"values": found["values"], "hasMore": found["has_more"]}}))
+    }
+}
+
+impl AtomsServer {
+    fn db(&self) -> Result<&Db, McpError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| McpError::internal_error("no database is configured for this deployment", None))
+    }
+}
+
+/// The caller the transport guard attached to the HTTP request (every request it lets through
+/// has one).
+fn caller(context: &RequestContext<RoleServer>) -> Result<Identity, McpError> {
+    context
+        .extensions
+        .get::<axum::http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Identity>())
+        .cloned()
+        .ok_or_else(|| McpError::internal_error("the request carries no caller identity", None))
+}
+
+/// An rmcp result from its JSON shape (`resultType: complete`, as 2026-07-28 requires; rmcp
+/// drops it for older peers).
+fn decode<T: serde::de::DeserializeOwned>(mut value: Value) -> Result<T, McpError> {
+    value["resultType"] = json!("complete");
+    serde_json::from_value(value).map_err(|e| McpError::internal_error(format!("result shape: {e}"), None))
+}
+
+/// A database failure outside a tool call, as a JSON-RPC error without internals.
+fn db_error(error: DbError) -> McpError {
+    match error {
+        DbError::Timeout | DbError::Unavailable(_) => {
+            McpError::internal_error("the database is unavailable right now; retry shortly", None)
+        }
+        DbError::Internal(detail) => {
+            tracing::error!(error = %detail, "MCP request failed in the database");
+            McpError::internal_error("the request failed unexpectedly; it has been logged", None)
+        }
+        other => McpError::invalid_params(other.to_string(), None),
     }
 }
