@@ -381,3 +381,53 @@ async fn json_of(response: reqwest::Result<reqwest::Response>) -> Value {
         .unwrap_or(&body);
     serde_json::from_str(message).unwrap_or_else(|_| panic!("{status}: {body}"))
 }
+
+#[tokio::test]
+async fn deleting_a_workspace_asks_the_person_when_the_client_can_ask() {
+    let base = app().await;
+    let ws = ok(&base, "workspace_tool", json!({"operation": "create_workspace", "name": "Precious"})).await
+        ["data"]["id"]
+        .clone();
+    ok(
+        &base,
+        "entity_tool",
+        json!({"operation": "create_entity", "workspace_id": ws, "items": [
+        {"type": "doc", "name": "one"}, {"type": "doc", "name": "two"}]}),
+    )
+    .await;
+    let asking_meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}});
+    let delete = json!({"operation": "delete_workspace", "workspace_id": ws});
+    let call = |extra: Value| {
+        let mut params =
+            json!({"name": "workspace_tool", "arguments": delete.clone(), "_meta": asking_meta.clone()});
+        for (key, value) in extra.as_object().cloned().unwrap_or_default() {
+            params[key] = value;
+        }
+        let base = base.clone();
+        async move {
+            support::mcp::rpc(&base, None, "tools/call", Some("workspace_tool"), params).await.1["result"]
+                .clone()
+        }
+    };
+    let asked = call(json!({})).await;
+    assert_eq!(asked["resultType"], "input_required", "{asked}");
+    let question = &asked["inputRequests"]["confirm_delete"];
+    assert_eq!(question["method"], "elicitation/create");
+    let message = question["params"]["message"].as_str().expect("message");
+    assert!(message.contains("Precious") && message.contains("2 entities"), "{message}");
+    let state = asked["requestState"].clone();
+
+    let declined =
+        call(json!({"inputResponses": {"confirm_delete": {"action": "decline"}}, "requestState": state}))
+            .await;
+    assert_eq!(declined["isError"], false, "a decline is not an error: {declined}");
+    assert_eq!(declined["structuredContent"]["data"]["deleted"], false);
+    ok(&base, "workspace_tool", json!({"operation": "read_workspace", "workspace_id": ws})).await;
+
+    let confirmed =
+        call(json!({"inputResponses": {"confirm_delete": {"action": "accept", "content": {"confirm": true}}}, "requestState": state})).await;
+    assert_eq!(confirmed["structuredContent"]["data"]["deleted"], true, "{confirmed}");
+    let gone = err(&base, "workspace_tool", json!({"operation": "read_workspace", "workspace_id": ws})).await;
+    assert_eq!(gone["code"], "not_found");
+}

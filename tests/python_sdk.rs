@@ -55,3 +55,42 @@ fn a_legacy_session_lists_tools_and_ends_cleanly() {
         "{report}"
     );
 }
+
+/// Runs `tests/support/python/<script>` with `args`; its one JSON line.
+async fn run_script(script: &str, args: Vec<String>) -> serde_json::Value {
+    let python = python();
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/python").join(script);
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new(python).arg(script).args(args).env_clear().stdin(Stdio::null()).output()
+    })
+    .await
+    .expect("join")
+    .expect("run the Python SDK client");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "the client failed ({}):\n{stderr}", output.status);
+    serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|e| panic!("one JSON line expected ({e}):\n{stdout}\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sdk_answers_the_delete_confirmation_in_both_eras() {
+    let url = support::postgres::fresh_database().await;
+    let base = support::spawn_app(support::config(&[("DATABASE_URL", url.expose())])).await;
+    for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
+        let report = run_script("confirm_delete.py", vec![format!("{base}/api/mcp"), mode.to_owned()]).await;
+        for answer in ["decline", "accept"] {
+            let outcome = &report[answer];
+            assert_eq!(outcome["protocol_version"], version, "{mode}: {report}");
+            let asked = outcome["asked"][0].as_str().unwrap_or_default();
+            assert!(
+                asked.contains(&format!("Doomed {answer}")) && asked.contains("1 entity"),
+                "{mode} asked: {report}"
+            );
+            assert_eq!(outcome["is_error"], false, "{mode} {answer}: {report}");
+            let accepted = answer == "accept";
+            assert_eq!(outcome["deleted"], accepted, "{mode} {answer}: {report}");
+            assert_eq!(outcome["still_readable"], !accepted, "{mode} {answer}: {report}");
+        }
+    }
+}

@@ -2,8 +2,10 @@
 //! protocol eras — 2026-07-28 stateless requests and 2025-11-25 initialize-based sessions —
 //! behind Atoms' identity hook and transport checks ([`transport`]), with legacy sessions kept in
 //! the KV ([`session_store`]) so every instance can serve every session. The handler
-//! (`server.rs`) serves the tools (`crate::tools`), `resources.rs` and `prompts.rs`.
+//! (`server.rs`) serves the tools (`crate::tools`), `resources.rs` and `prompts.rs`, and asks the
+//! person before a workspace is deleted (`confirm.rs`).
 
+mod confirm;
 #[cfg(feature = "conformance")]
 pub mod conformance;
 pub mod list_cache;

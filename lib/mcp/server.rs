@@ -12,16 +12,17 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CompleteRequestParams, CompleteResult, GetPromptRequestParams,
-    GetPromptResponse, GetPromptResult, Implementation, InitializeResult, ListPromptsResult,
-    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel, PaginatedRequestParams,
-    ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult, ServerCapabilities,
-    SetLevelRequestParams,
+    CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
+    GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, InitializeResult,
+    ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ServerCapabilities, SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Value, json};
 
+use super::confirm::{self, Decision};
 use super::prompts::{self, PromptError};
 use super::resources;
 use crate::db::{Db, DbError, Identity};
@@ -112,6 +113,19 @@ impl ServerHandler for AtomsServer {
         }
         let identity = caller(&context)?;
         let arguments = request.arguments.unwrap_or_default();
+        if request.name == "workspace_tool"
+            && arguments.get("operation").and_then(Value::as_str) == Some("delete_workspace")
+            && let (Some(db), Some(workspace)) =
+                (self.db.as_ref(), arguments.get("workspace_id").and_then(Value::as_str))
+        {
+            let responses = serde_json::to_value(&request.input_responses).unwrap_or_default();
+            let state = request.request_state.as_deref();
+            match confirm::delete_workspace(db, &identity, workspace, &responses, state, &context).await? {
+                Decision::Proceed => {}
+                Decision::Declined(result) => return Ok(CallToolResult::structured(result).into()),
+                Decision::Ask(ask) => return Ok(ask.into()),
+            }
+        }
         Ok(crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await.into())
     }
 
