@@ -74,11 +74,11 @@ async fn run_script(script: &str, args: Vec<String>) -> serde_json::Value {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn the_sdk_answers_the_delete_confirmation_in_both_eras() {
+async fn the_sdk_confirms_deletes_in_both_eras_and_hears_progress() {
     let url = support::postgres::fresh_database().await;
     let base = support::spawn_app(support::config(&[("DATABASE_URL", url.expose())])).await;
     for (mode, version) in [("legacy", "2025-11-25"), ("auto", "2026-07-28")] {
-        let report = run_script("confirm_delete.py", vec![format!("{base}/api/mcp"), mode.to_owned()]).await;
+        let report = run_script("interactions.py", vec![format!("{base}/api/mcp"), mode.to_owned()]).await;
         for answer in ["decline", "accept"] {
             let outcome = &report[answer];
             assert_eq!(outcome["protocol_version"], version, "{mode}: {report}");
@@ -91,6 +91,14 @@ async fn the_sdk_answers_the_delete_confirmation_in_both_eras() {
             let accepted = answer == "accept";
             assert_eq!(outcome["deleted"], accepted, "{mode} {answer}: {report}");
             assert_eq!(outcome["still_readable"], !accepted, "{mode} {answer}: {report}");
+        }
+        if mode == "legacy" {
+            // A session streams notifications: start and end of the run.
+            assert_eq!(
+                report["progress"],
+                serde_json::json!(["0.0/1.0 execute_workflow: started", "1.0/1.0 execute_workflow: done"]),
+                "{report}"
+            );
         }
     }
 }

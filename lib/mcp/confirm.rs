@@ -113,8 +113,8 @@ async fn question(db: &Db, identity: &Identity, workspace: &str) -> Option<Strin
     let entities = info["entity_count"].as_i64().unwrap_or(0);
     let members = info["members"].as_array().map_or(0, Vec::len);
     Some(format!(
-        "Delete workspace \u{201c}{name}\u{201d} and its {entities} {noun}? It disappears for all {members} {who}.",
+        "Delete workspace \u{201c}{name}\u{201d} and its {entities} {noun}? It disappears for {who}.",
         noun = if entities == 1 { "entity" } else { "entities" },
-        who = if members == 1 { "member" } else { "members" },
+        who = if members == 1 { "its only member".to_owned() } else { format!("all {members} members") },
     ))
 }

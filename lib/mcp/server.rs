@@ -15,8 +15,8 @@ use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, CompleteRequestParams, CompleteResult,
     GetPromptRequestParams, GetPromptResponse, GetPromptResult, Implementation, InitializeResult,
     ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, LoggingLevel,
-    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
-    ServerCapabilities, SetLevelRequestParams,
+    PaginatedRequestParams, ProgressNotificationParam, ProgressToken, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, ServerCapabilities, SetLevelRequestParams,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -126,7 +126,20 @@ impl ServerHandler for AtomsServer {
                 Decision::Ask(ask) => return Ok(ask.into()),
             }
         }
-        Ok(crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await.into())
+        // Long operations report their start and end to a client that sent a progress token.
+        let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let progress = context
+            .meta
+            .get_progress_token()
+            .filter(|_| matches!(operation.as_str(), "execute_workflow" | "export_results"));
+        if let Some(token) = &progress {
+            notify_progress(&context, token, 0.0, format!("{operation}: started")).await;
+        }
+        let result = crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await;
+        if let Some(token) = &progress {
+            notify_progress(&context, token, 1.0, format!("{operation}: done")).await;
+        }
+        Ok(result.into())
     }
 
     async fn list_resources(
@@ -242,6 +255,19 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Identity, McpError> {
         .and_then(|parts| parts.extensions.get::<Identity>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("the request carries no caller identity", None))
+}
+
+/// Sends `notifications/progress` (of 1), before the result so it arrives on the same stream.
+/// Progress is a courtesy: a failure to send is not a reason to fail the call. (JSON-only
+/// responses of the 2026-07-28 era carry none.)
+async fn notify_progress(
+    context: &RequestContext<RoleServer>,
+    token: &ProgressToken,
+    progress: f64,
+    message: String,
+) {
+    let param = ProgressNotificationParam::new(token.clone(), progress).with_total(1.0).with_message(message);
+    let _ = context.peer.notify_progress(param).await;
 }
 
 /// An rmcp result from its JSON shape (`resultType: complete`, as 2026-07-28 requires; rmcp

@@ -1,9 +1,13 @@
-"""The official Python MCP SDK client (PyPI `mcp`) answering Atoms' confirmation before a
-workspace is deleted, in the mode given as the second argument (`legacy`: a 2025-11-25 session,
-the server sends `elicitation/create`; `auto`: the 2026-07-28 era, `input_required` round trips
-handled by the SDK). For each answer (decline, then accept) it creates a workspace with one
-entity, asks to delete it, and records what the person was asked and what came back. Prints one
-JSON line; `tests/python_sdk.rs` asserts on it.
+"""The official Python MCP SDK client (PyPI `mcp`) in Atoms' interactive moments, in the mode
+given as the second argument (`legacy`: a 2025-11-25 session; `auto`: the 2026-07-28 era).
+
+- Confirmation before a workspace is deleted (legacy: the server sends `elicitation/create`;
+  2026-07-28: `input_required` round trips the SDK handles): for each answer (decline, then
+  accept) it creates a workspace with one entity, asks to delete it, and records what the person
+  was asked and what came back.
+- Progress: a workflow run with a progress callback records the notifications received.
+
+Prints one JSON line; `tests/python_sdk.rs` asserts on it.
 """
 
 import asyncio
@@ -42,8 +46,26 @@ async def scenario(url: str, mode: str, answer: str) -> dict:
         }
 
 
+async def progress(url: str, mode: str) -> list[str]:
+    seen: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append(f"{progress}/{total} {message}")
+
+    async with Client(streamable_http_client(url), mode=mode) as client:
+        created = await client.call_tool("workspace_tool", {"operation": "create_workspace", "name": "Progress"})
+        workspace = structured(created)["data"]["id"]
+        flow = await client.call_tool("workflow_tool", {"operation": "create_workflow", "workspace_id": workspace,
+            "name": "one", "steps": [{"operation": "entity_tool.create_entity", "arguments": {"type": "doc", "name": "x"}}]})
+        run = await client.call_tool("workflow_tool", {"operation": "execute_workflow",
+            "workflow_id": structured(flow)["data"]["id"]}, progress_callback=on_progress)
+        assert structured(run)["data"]["status"] == "succeeded", run
+    return seen
+
+
 async def main(url: str, mode: str) -> None:
     report = {answer: await scenario(url, mode, answer) for answer in ("decline", "accept")}
+    report["progress"] = await progress(url, mode)
     print(json.dumps(report))
 
 
