@@ -84,6 +84,18 @@ enum BenchTarget {
         #[arg(long, default_value_t = 1000)]
         requests: usize,
     },
+    /// Tool calls through `atoms serve` beside the same database call made directly.
+    Tools {
+        /// Entities in the benchmark workspace.
+        #[arg(long, default_value_t = 10_000)]
+        entities: usize,
+        /// Calls per operation (each path).
+        #[arg(long, default_value_t = 300)]
+        calls: usize,
+        /// A server to use (any database URL on it); default: a throwaway local cluster.
+        #[arg(long)]
+        database_url: Option<String>,
+    },
     /// The MCP endpoint under load beside a bare hyper server (CPU/request ratio, rps, latency).
     Mcp {
         /// Concurrent connections for the load phase.
@@ -158,6 +170,10 @@ fn main() -> ExitCode {
                 atoms::bench::db::run_standalone(database_url, entities, searches).await.map(|r| r.render())
             })
         }
+        Command::Bench { target: BenchTarget::Tools { entities, calls, database_url } } => run(async move {
+            let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+            atoms::bench::tools::run_standalone(&atoms, database_url, entities, calls).await
+        }),
         Command::Bench { target: BenchTarget::Mcp { connections, requests, sequential } } => {
             run(async move {
                 let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;

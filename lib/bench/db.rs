@@ -93,9 +93,25 @@ pub async fn run_standalone(
 /// `atoms bench db --fleet`: the fleet data set on a fresh database of that server
 /// ([`super::fleet`]), each operation timed `calls` times.
 pub async fn run_fleet_standalone(database_url: Option<String>, calls: usize) -> Result<String, String> {
+    with_fresh_database(database_url, |url| async move {
+        super::fleet::run(&url, calls).await.map(|report| report.render())
+    })
+    .await
+}
+
+/// Calls `bench` with the URL of a new, migrated database on the server of `database_url`, or
+/// of a throwaway local cluster.
+pub(crate) async fn with_fresh_database<T, F, Fut>(
+    database_url: Option<String>,
+    bench: F,
+) -> Result<T, String>
+where
+    F: FnOnce(Secret) -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
     on_server(database_url, |admin| async move {
         let (url, _) = fresh_database(&admin).await?;
-        super::fleet::run(&url, calls).await.map(|report| report.render())
+        bench(url).await
     })
     .await
 }

@@ -1,12 +1,14 @@
 //! `atoms bench`: measurements reported as numbers (README, issue notes), never asserted in
 //! tests. [`function`] measures a function binary as the platform sees it (size, cold start,
 //! memory); [`db`] measures domain operations through the direct database adapter, [`fleet`]
-//! the bounded operations on a fleet-sized database.
+//! the bounded operations on a fleet-sized database, [`tools`] tool calls through the full stack
+//! beside the direct database call.
 
 pub mod db;
 pub mod fleet;
 pub mod function;
 pub mod mcp;
+pub mod tools;
 
 use std::process::Child;
 use std::time::Duration;

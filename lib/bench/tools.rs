@@ -1,0 +1,230 @@
+//! `atoms bench tools`: DB-backed tool calls through the full stack — HTTP, the MCP guard, rmcp,
+//! the tool layer, the direct adapter, Postgres — beside the same database function called
+//! directly through `Db::rpc`, on the same warm database (10,000 entities in one workspace).
+//!
+//! Reported per operation: p50/p95 through MCP, p50/p95 direct, and the added latency; the
+//! `atoms serve` process's own CPU per `read_entity` call (from `/proc/<pid>/stat`, Postgres
+//! excluded); and the `tools/list` payload size. `atoms serve` runs as a child process of this
+//! same binary (build it with `--release`). Only loopback traffic, bounded in count.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use super::{ChildServer, ms, quantile};
+use crate::config::Config;
+use crate::db::{Db, Identity};
+use crate::secret::Secret;
+
+pub struct ToolsBenchReport {
+    pub entities: usize,
+    /// (operation, through MCP, direct), samples sorted.
+    pub operations: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
+    pub server_cpu_per_read: Duration,
+    pub tools_list_bytes: usize,
+}
+
+/// The local user of `atoms serve` (no token on loopback), so both paths act as the same caller.
+const SUBJECT: &str = crate::mcp::transport::LOCAL_SUBJECT;
+
+pub async fn run(
+    atoms: &Path,
+    database_url: &Secret,
+    entities: usize,
+    calls: usize,
+) -> Result<ToolsBenchReport, String> {
+    let db = Db::direct(database_url, &Config::embedded().database).map_err(|e| e.to_string())?;
+    let who = Identity::new(SUBJECT);
+    let rpc = |function: &'static str, args: Value| {
+        let (db, who) = (db.clone(), who.clone());
+        async move { db.rpc(function, &args, &who).await.map_err(|e| format!("{function}: {e}")) }
+    };
+    let ws = rpc("atoms_workspace_create", json!({"name": "bench tools"})).await?["id"].clone();
+    let words = ["atlas", "beacon", "cobalt", "delta", "ember", "falcon", "granite", "harbor"];
+    let mut ids = Vec::with_capacity(entities);
+    for chunk in (0..entities).collect::<Vec<_>>().chunks(500) {
+        let items: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"type": "note", "name": format!("{} {} {i}", words[i % 8], words[(i / 8) % 8]), "metadata": {"rank": i}}))
+            .collect();
+        let created = rpc("atoms_entity_create", json!({"workspace_id": ws, "items": items})).await?;
+        ids.extend(created["items"].as_array().into_iter().flatten().map(|e| e["id"].clone()));
+    }
+    let hub = ids.first().cloned().ok_or("no entities")?;
+    for target in ids.iter().skip(1).take(30) {
+        rpc("atoms_relationship_create", json!({"source_id": hub, "target_id": target, "type": "links"}))
+            .await?;
+    }
+
+    let port = super::free_port().map_err(|e| e.to_string())?;
+    let server = ChildServer(
+        Command::new(atoms)
+            .args(["serve", "--port", &port.to_string()])
+            .env_clear()
+            .env("DATABASE_URL", database_url.expose())
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start atoms serve: {e}"))?,
+    );
+    let url = format!("http://127.0.0.1:{port}/api/mcp");
+    let client = reqwest::Client::new();
+    wait_ready(&client, &url).await?;
+    let tools_list_bytes =
+        post(&client, &url, "tools/list", None, json!({})).await?["result"]["tools"].to_string().len();
+
+    let cases: Vec<(&'static str, &'static str, &'static str, Value)> = vec![
+        (
+            "create_entity",
+            "entity_tool",
+            "atoms_entity_create",
+            json!({"operation": "create_entity", "workspace_id": ws, "type": "note", "name": "bench"}),
+        ),
+        (
+            "read_entity",
+            "entity_tool",
+            "atoms_entity_get",
+            json!({"operation": "read_entity", "entity_id": ids[entities / 2]}),
+        ),
+        (
+            "search_entities",
+            "entity_tool",
+            "atoms_entity_search",
+            json!({"operation": "search_entities", "workspace_id": ws, "query": "harbor ember"}),
+        ),
+        (
+            "get_relationship_graph",
+            "relationship_tool",
+            "atoms_relationship_graph",
+            json!({"operation": "get_relationship_graph", "entity_id": hub, "depth": 2}),
+        ),
+    ];
+    let mut operations = Vec::new();
+    let mut server_cpu_per_read = Duration::ZERO;
+    for (name, tool, function, arguments) in cases {
+        let mut direct_args = arguments.clone();
+        if let Some(args) = direct_args.as_object_mut() {
+            args.remove("operation");
+        }
+        // Warm both paths, then alternate them call by call so drift hits both alike.
+        for _ in 0..20 {
+            call(&client, &url, tool, &arguments).await?;
+            rpc(function, direct_args.clone()).await?;
+        }
+        let cpu_before = cpu_time(server.0.id())?;
+        let (mut through, mut direct) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
+        for _ in 0..calls {
+            let started = Instant::now();
+            call(&client, &url, tool, &arguments).await?;
+            through.push(started.elapsed());
+            let started = Instant::now();
+            rpc(function, direct_args.clone()).await?;
+            direct.push(started.elapsed());
+        }
+        if name == "read_entity" {
+            server_cpu_per_read = (cpu_time(server.0.id())? - cpu_before) / calls.max(1) as u32;
+        }
+        through.sort();
+        direct.sort();
+        operations.push((name, through, direct));
+    }
+    Ok(ToolsBenchReport { entities, operations, server_cpu_per_read, tools_list_bytes })
+}
+
+/// Runs [`run`] on the server of `database_url`, or on a throwaway local cluster.
+pub async fn run_standalone(
+    atoms: &Path,
+    database_url: Option<String>,
+    entities: usize,
+    calls: usize,
+) -> Result<String, String> {
+    super::db::with_fresh_database(database_url, |url| async move {
+        run(atoms, &url, entities, calls).await.map(|r| r.render())
+    })
+    .await
+}
+
+async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if post(client, url, "tools/list", None, json!({})).await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Err("atoms serve did not answer within 20 s".to_owned())
+}
+
+async fn call(client: &reqwest::Client, url: &str, tool: &str, arguments: &Value) -> Result<(), String> {
+    let answer =
+        post(client, url, "tools/call", Some(tool), json!({"name": tool, "arguments": arguments})).await?;
+    if answer["result"]["isError"] != false {
+        return Err(format!("{tool} failed: {answer}"));
+    }
+    Ok(())
+}
+
+/// One stateless 2026-07-28 request; the JSON-RPC message.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    method: &str,
+    name: Option<&str>,
+    mut params: Value,
+) -> Result<Value, String> {
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let mut request = client
+        .post(url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", method);
+    if let Some(name) = name {
+        request = request.header("mcp-name", name);
+    }
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
+    let response = request.body(body.to_string()).send().await.map_err(|e| e.to_string())?;
+    response.json().await.map_err(|e| e.to_string())
+}
+
+/// utime + stime of a process (USER_HZ = 100).
+fn cpu_time(pid: u32) -> Result<Duration, String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
+        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(Duration::from_millis(ticks * 10))
+}
+
+impl ToolsBenchReport {
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "tool calls through atoms serve (HTTP + MCP + tool layer) vs Db::rpc direct, {} entities\n\
+             {:<24} {:>16} {:>16} {:>18}\n",
+            self.entities, "operation", "MCP p50/p95 ms", "direct p50/p95 ms", "added p50 (ms, %)"
+        );
+        for (name, through, direct) in &self.operations {
+            let (t50, d50) = (ms(quantile(through, 0.5)), ms(quantile(direct, 0.5)));
+            out.push_str(&format!(
+                "{name:<24} {:>7.2} / {:>6.2} {:>7.2} / {:>6.2} {:>9.3} ({:>4.0}%)\n",
+                t50,
+                ms(quantile(through, 0.95)),
+                d50,
+                ms(quantile(direct, 0.95)),
+                t50 - d50,
+                if d50 > 0.0 { (t50 - d50) / d50 * 100.0 } else { 0.0 },
+            ));
+        }
+        out.push_str(&format!(
+            "atoms serve CPU per read_entity call: {:.0} us (10 ms clock ticks: run enough calls)\n\
+             tools/list payload: {} bytes\n",
+            self.server_cpu_per_read.as_secs_f64() * 1e6,
+            self.tools_list_bytes
+        ));
+        out
+    }
+}
