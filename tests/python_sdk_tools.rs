@@ -59,7 +59,7 @@ fn workspaces(sdk: &mut SdkClient) -> String {
     assert_eq!((&created["name"], &created["role"]), (&json!("Acme"), &json!("owner")));
     let ws = id(&created);
     let listed = sdk.data("workspace_tool", json!({"operation": "list_workspaces"}));
-    assert_eq!(ids(&listed["items"]), [ws.clone()]);
+    assert_eq!(ids(&listed["items"]), [ws.as_str()]);
     sdk.data(
         "workspace_tool",
         json!({"operation": "update_workspace", "workspace_id": ws, "name": "Acme Labs", "metadata": {"team": "core"}}),
@@ -104,7 +104,7 @@ fn entities(sdk: &mut SdkClient, ws: &str) -> People {
     let listed = sdk.data("entity_tool", json!({"operation": "list_entities", "workspace_id": ws}));
     assert_eq!(sorted(ids(&listed["items"])), sorted(vec![id(&ada), engine.clone(), charles.clone()]));
     let projects = sdk.data("workspace_tool", json!({"operation": "list_projects", "workspace_id": ws}));
-    assert_eq!(ids(&projects["items"]), [engine.clone()]);
+    assert_eq!(ids(&projects["items"]), [engine.as_str()]);
 
     let read = sdk.data("entity_tool", json!({"operation": "read_entity", "entity_id": ada["id"]}));
     assert_eq!((&read["name"], &read["metadata"]), (&json!("Ada Lovelace"), &json!({"born": 1815})));
@@ -136,7 +136,7 @@ fn relationships(sdk: &mut SdkClient, people: &People) -> String {
     let edge = id(&edge);
     let out =
         sdk.data("relationship_tool", json!({"operation": "list_relationships", "entity_id": people.ada}));
-    assert_eq!(ids(&out["items"]), [edge.clone()]);
+    assert_eq!(ids(&out["items"]), [edge.as_str()]);
     assert_eq!(out["items"][0]["entity"]["name"], "Analytical Engine");
     sdk.data(
         "relationship_tool",
@@ -153,12 +153,12 @@ fn relationships(sdk: &mut SdkClient, people: &People) -> String {
         json!({"operation": "get_relationship_graph", "entity_id": people.ada, "depth": 2}),
     );
     assert_eq!(sorted(ids(&graph["nodes"])), sorted(vec![people.ada.clone(), people.engine.clone()]));
-    assert_eq!(ids(&graph["edges"]), [edge.clone()]);
+    assert_eq!(ids(&graph["edges"]), [edge.as_str()]);
     let read = sdk.data(
         "entity_tool",
         json!({"operation": "read_entity", "entity_id": people.ada, "include_relationships": true}),
     );
-    assert_eq!(ids(&read["relationships"]["outgoing"]), [edge.clone()]);
+    assert_eq!(ids(&read["relationships"]["outgoing"]), [edge.as_str()]);
     edge
 }
 
@@ -173,7 +173,7 @@ fn workflows(sdk: &mut SdkClient, ws: &str, people: &People) -> String {
     );
     let flow = id(&flow);
     let listed = sdk.data("workflow_tool", json!({"operation": "list_workflows", "workspace_id": ws}));
-    assert_eq!(ids(&listed["items"]), [flow.clone()]);
+    assert_eq!(ids(&listed["items"]), [flow.as_str()]);
 
     let dry = sdk.data(
         "workflow_tool",

@@ -63,6 +63,8 @@ pub struct SdkClient {
     pub protocol_version: String,
     /// The tool names `list_tools` returned.
     pub tools: Vec<String>,
+    /// Each listed tool's `inputSchema`, by name.
+    pub input_schemas: Value,
 }
 
 impl SdkClient {
@@ -82,11 +84,19 @@ impl SdkClient {
             .expect("start the Python SDK client");
         let stdin = child.stdin.take();
         let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
-        let mut client =
-            Self { child, stdin, stdout, dir, protocol_version: String::new(), tools: Vec::new() };
+        let mut client = Self {
+            child,
+            stdin,
+            stdout,
+            dir,
+            protocol_version: String::new(),
+            tools: Vec::new(),
+            input_schemas: Value::Null,
+        };
         let hello = client.read_line("connect");
         client.protocol_version = hello["protocol_version"].as_str().unwrap_or_default().to_owned();
         client.tools = serde_json::from_value(hello["tools"].clone()).unwrap_or_default();
+        client.input_schemas = hello["input_schemas"].clone();
         client
     }
 

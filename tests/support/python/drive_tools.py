@@ -9,7 +9,7 @@ MODE is the SDK's `Client(mode=...)`: `legacy` (initialize handshake, `Mcp-Sessi
 `Authorization: Bearer TOKEN` on every request (a user of `atoms dev-token`).
 
 Protocol (JSON lines): once connected the script prints
-`{"protocol_version", "tools"}`; then for each line `{"tool", "arguments"}` read from stdin it
+`{"protocol_version", "tools": [names], "input_schemas": {name: inputSchema}}`; then for each line `{"tool", "arguments"}` read from stdin it
 prints one report: `{"result": <the CallToolResult as the SDK parsed it, in wire form>,
 "resources": [<each embedded resource's text parsed by its MIME type>]}`, or
 `{"exception": <type>, "code": <JSON-RPC code or null>, "message": <text>}` when the SDK raised
@@ -66,7 +66,13 @@ async def main(url: str, mode: str, token: str | None) -> None:
         # A bounded read: a server that never answers fails the test instead of hanging it.
         async with Client(streamable_http_client(url, http_client=http), mode=mode, read_timeout_seconds=60) as client:
             tools = await client.list_tools()
-            emit({"protocol_version": client.protocol_version, "tools": [tool.name for tool in tools.tools]})
+            emit(
+                {
+                    "protocol_version": client.protocol_version,
+                    "tools": [tool.name for tool in tools.tools],
+                    "input_schemas": {tool.name: tool.input_schema for tool in tools.tools},
+                }
+            )
             while line := await anyio.to_thread.run_sync(sys.stdin.readline):
                 emit(await call(client, json.loads(line)))
 
