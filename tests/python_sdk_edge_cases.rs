@@ -1,17 +1,16 @@
 //! The edge cases of the Atoms tools, through the official Python MCP SDK client against the real
 //! `atoms serve` on real Postgres: paging without loss, an all-or-nothing workflow that names the
 //! step that failed, idempotent runs, version conflicts, typo-tolerant search, CSV exports read
-//! back with Python's `csv` module, precise `invalid_argument` errors, and a database stopped
-//! mid-test (`unavailable`, then calls succeed again once it is back).
+//! back with Python's `csv` module, precise `invalid_argument` errors, names as long as the
+//! schema allows. (The database outage has its own file, `python_sdk_outage.rs`.)
 
 mod support;
 
 use std::collections::BTreeSet;
 
-use atoms::db::local::LocalPostgres;
 use serde_json::{Value, json};
-use support::atoms_server::{AtomsServer, block_on};
-use support::sdk::{Era, SdkClient};
+use support::atoms_server::AtomsServer;
+use support::sdk::{Era, SdkClient, id, ids, names};
 
 /// `atoms serve` on a fresh database and an SDK client in the 2026-07-28 mode, as the local user.
 fn connect() -> (AtomsServer, SdkClient) {
@@ -374,99 +373,10 @@ fn a_name_as_long_as_the_schema_allows_is_accepted() {
     assert!(refused.is_empty(), "names within the advertised maxLength refused:\n{}", refused.join("\n"));
 }
 
-/// A Postgres cluster of this test's own (stopping it disturbs no other test), removed on drop.
-struct OwnCluster {
-    cluster: LocalPostgres,
-    dir: support::TempDir,
-}
-
-impl OwnCluster {
-    fn start() -> Self {
-        let dir = support::TempDir::new("outage-pg");
-        let cluster =
-            LocalPostgres::start(&dir.0).unwrap_or_else(|e| panic!("cannot start a test Postgres: {e}"));
-        block_on(atoms::db::ensure_database(&cluster.url("postgres"), "atoms")).expect("create the database");
-        block_on(atoms::db::migrate::migrate(&cluster.url("atoms"))).expect("migrate");
-        Self { cluster, dir }
-    }
-
-    fn url(&self) -> String {
-        self.cluster.url("atoms").expose().to_owned()
-    }
-
-    fn stop(&self) {
-        self.cluster.stop().unwrap_or_else(|e| panic!("stop the test Postgres: {e}"));
-    }
-
-    /// Starts the stopped cluster again, on the same port.
-    fn restart(&mut self) {
-        self.cluster =
-            LocalPostgres::start(&self.dir.0).unwrap_or_else(|e| panic!("restart the test Postgres: {e}"));
-    }
-}
-
-impl Drop for OwnCluster {
-    fn drop(&mut self) {
-        let _ = self.cluster.stop();
-    }
-}
-
-#[test]
-fn a_stopped_database_is_unavailable_and_calls_succeed_once_it_is_back() {
-    let mut database = OwnCluster::start();
-    let atoms = AtomsServer::on(&database.url());
-    let mut legacy = SdkClient::connect(&atoms.mcp_url(), Era::Legacy, None);
-    let mut stateless = SdkClient::connect(&atoms.mcp_url(), Era::Stateless, None);
-    let ws = workspace(&mut legacy, "Before the outage");
-
-    database.stop();
-    for sdk in [&mut legacy, &mut stateless] {
-        for (tool, arguments) in [
-            ("workspace_tool", json!({"operation": "list_workspaces"})),
-            (
-                "entity_tool",
-                json!({"operation": "create_entity", "workspace_id": ws, "type": "note", "name": "lost?"}),
-            ),
-        ] {
-            let error = sdk.err(tool, arguments.clone());
-            assert_eq!(error["code"], "unavailable", "{tool} {arguments}: {error}");
-            assert!(error["message"].as_str().is_some_and(|m| m.contains("retry")), "{error}");
-        }
-    }
-
-    database.restart();
-    for sdk in [&mut legacy, &mut stateless] {
-        let listed = sdk.data("workspace_tool", json!({"operation": "list_workspaces"}));
-        assert_eq!(ids(&listed["items"]), [ws.as_str()], "the same session carries on: {listed}");
-        sdk.data(
-            "entity_tool",
-            json!({"operation": "create_entity", "workspace_id": ws, "type": "note", "name": "after"}),
-        );
-    }
-    assert_eq!(names_in(&mut stateless, &ws), ["after", "after"], "nothing was written during the outage");
-    for sdk in [legacy, stateless] {
-        let logged = sdk.close();
-        assert!(!logged.contains("WARNING") && !logged.contains("ERROR"), "{logged}");
-    }
-}
-
 /// The sorted names of a workspace's entities (first page).
 fn names_in(sdk: &mut SdkClient, ws: &str) -> Vec<String> {
     let listed = sdk.data("entity_tool", json!({"operation": "list_entities", "workspace_id": ws}));
     let mut names = names(&listed["items"]);
     names.sort();
     names
-}
-
-fn id(item: &Value) -> String {
-    item["id"].as_str().unwrap_or_else(|| panic!("an id: {item}")).to_owned()
-}
-
-fn ids(items: &Value) -> Vec<String> {
-    items.as_array().unwrap_or_else(|| panic!("an array: {items}")).iter().map(id).collect()
-}
-
-fn names(items: &Value) -> Vec<String> {
-    let items = items.as_array().unwrap_or_else(|| panic!("an array: {items}"));
-    items.iter().map(|i| i["name"].as_str().unwrap_or_else(|| panic!("a name: {i}")).to_owned()).collect()
 }

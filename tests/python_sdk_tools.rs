@@ -8,7 +8,7 @@ mod support;
 
 use serde_json::{Value, json};
 use support::atoms_server::AtomsServer;
-use support::sdk::{Era, SdkClient};
+use support::sdk::{Era, SdkClient, id, ids, names};
 
 const TOOLS: [&str; 5] =
     ["workspace_tool", "entity_tool", "relationship_tool", "workflow_tool", "query_tool"];
@@ -261,19 +261,6 @@ fn delete_everything(sdk: &mut SdkClient, ws: &str, people: &People, edge: &str,
 fn entity_names(sdk: &mut SdkClient, ws: &str) -> Vec<String> {
     let listed = sdk.data("entity_tool", json!({"operation": "list_entities", "workspace_id": ws}));
     sorted(names(&listed["items"]))
-}
-
-fn id(item: &Value) -> String {
-    item["id"].as_str().unwrap_or_else(|| panic!("an id: {item}")).to_owned()
-}
-
-fn ids(items: &Value) -> Vec<String> {
-    items.as_array().unwrap_or_else(|| panic!("an array: {items}")).iter().map(id).collect()
-}
-
-fn names(items: &Value) -> Vec<String> {
-    let items = items.as_array().unwrap_or_else(|| panic!("an array: {items}"));
-    items.iter().map(|i| i["name"].as_str().unwrap_or_else(|| panic!("a name: {i}")).to_owned()).collect()
 }
 
 fn roles(info: &Value) -> Vec<String> {

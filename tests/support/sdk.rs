@@ -167,3 +167,19 @@ impl Drop for SdkClient {
         let _ = self.child.wait();
     }
 }
+
+/// The `id` of an item of a tool's `data`.
+pub fn id(item: &Value) -> String {
+    item["id"].as_str().unwrap_or_else(|| panic!("an id: {item}")).to_owned()
+}
+
+/// The ids of a list of items, in order.
+pub fn ids(items: &Value) -> Vec<String> {
+    items.as_array().unwrap_or_else(|| panic!("an array: {items}")).iter().map(id).collect()
+}
+
+/// The `name`s of a list of items (entities, export rows), in order.
+pub fn names(items: &Value) -> Vec<String> {
+    let items = items.as_array().unwrap_or_else(|| panic!("an array: {items}"));
+    items.iter().map(|i| i["name"].as_str().unwrap_or_else(|| panic!("a name: {i}")).to_owned()).collect()
+}
