@@ -6,9 +6,11 @@
 
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of the harness
 
+pub mod atoms_server;
 pub mod mcp;
 pub mod postgres;
 pub mod postgrest;
+pub mod sdk;
 pub mod sql;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
