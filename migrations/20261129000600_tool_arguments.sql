@@ -321,7 +321,7 @@ begin
   end if;
   if expected is not null and e.version <> expected then
     perform atoms_private.fail('conflict',
-      format('entity is at version %s, not %s: re-read it and retry', e.version, expected));
+      format('entity %s was changed since you read it (version %s, you sent %s): read it again', e.id, e.version, expected));
   end if;
   update public.atoms_entities set
     name = coalesce(new_name, name),
@@ -359,7 +359,7 @@ begin
   end if;
   if expected is not null and e.version <> expected then
     perform atoms_private.fail('conflict',
-      format('entity is at version %s, not %s: re-read it and retry', e.version, expected));
+      format('entity %s was changed since you read it (version %s, you sent %s): read it again', e.id, e.version, expected));
   end if;
   update public.atoms_entities set deleted_at = now(), updated_at = clock_timestamp(), updated_by = uid
   where id = e.id;
@@ -435,9 +435,12 @@ as $$
   limit lim offset skip
 $$;
 
+-- A word similarity of 0.3 admits a dropped, doubled, swapped or changed letter in a name
+-- ("Lovlace", "Turnig", "Analitical"); pg_trgm's default 0.6 admits only the mildest typos.
 create function atoms_private.nearest_names(ws uuid, q text, kinds text[], lim integer, skip integer)
   returns table (id uuid, score real)
   language sql stable
+  set pg_trgm.word_similarity_threshold = 0.3
 as $$
   select e.id, word_similarity(q, e.name)
   from public.atoms_entities e
@@ -1045,6 +1048,7 @@ $$;
 -- { workspace_id, query?, types?, filters?, metadata?: {containment}, created_after?, created_before?,
 --   updated_after?, updated_before?, limit? (default 50, max 200), cursor? }
 --   -> { items (ranked by relevance when a query is given, else newest first), total, next_cursor }
+-- A query without a full-text hit falls back to the nearest names (typos), as search does.
 -- A cursor continues the same search (it carries a digest of the other arguments).
 create or replace function public.atoms_search_advanced(args jsonb) returns jsonb
   language plpgsql stable
@@ -1062,6 +1066,7 @@ declare
   skip integer := 0;
   tsq tsquery := case when q is not null then websearch_to_tsquery('english', q) end;
   matches text;
+  fuzzy uuid[];
   rank text;
   ordering text;
   total bigint;
@@ -1081,11 +1086,23 @@ begin
     || case when kinds is not null then format(' and e.type = any (%L::text[])', kinds) else '' end
     || case when containment is not null then format(' and e.metadata @> %L::jsonb', containment) else '' end
     || case when updated_after is not null then format(' and e.updated_at >= %L::timestamptz', updated_after) else '' end
-    || case when updated_before is not null then format(' and e.updated_at < %L::timestamptz', updated_before) else '' end
-    || case when tsq is not null then format(' and e.search @@ %L::tsquery', tsq) else '' end;
+    || case when updated_before is not null then format(' and e.updated_at < %L::timestamptz', updated_before) else '' end;
   rank := case when tsq is not null then format('ts_rank_cd(e.search, %L::tsquery)', tsq) else 'null::real' end;
   ordering := format('%s desc nulls last, e.created_at desc, e.id', rank);
   begin
+    if tsq is not null then
+      execute 'select count(*)' || matches || format(' and e.search @@ %L::tsquery', tsq) into total;
+      if total > 0 then
+        matches := matches || format(' and e.search @@ %L::tsquery', tsq);
+      else
+        -- No full-text hit: the names nearest to the query (typos), among which the other
+        -- conditions hold, nearest first.
+        fuzzy := array(select h.id from atoms_private.nearest_names(ws_id, q, kinds, 200, 0) h);
+        matches := matches || format(' and e.id = any (%L::uuid[])', fuzzy);
+        rank := format('(1 - array_position(%L::uuid[], e.id)::real / 1000)', fuzzy);
+        ordering := format('%s desc, e.id', rank);
+      end if;
+    end if;
     execute 'select count(*)' || matches into total;
     execute format(
     'select coalesce(jsonb_agg(atoms_private.entity_json(e)

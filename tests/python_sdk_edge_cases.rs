@@ -129,7 +129,7 @@ fn a_stale_expected_version_is_a_conflict_that_says_what_to_do() {
         let error = sdk.err("entity_tool", arguments);
         assert_eq!(error["code"], "conflict", "{error}");
         let message = error["message"].as_str().unwrap_or_default();
-        assert!(message.contains("version 2") && message.contains("re-read"), "{error}");
+        assert!(message.contains("version 2") && message.contains("read it again"), "{error}");
     }
     let read = sdk.data("entity_tool", json!({"operation": "read_entity", "entity_id": entity["id"]}));
     assert_eq!(
@@ -152,12 +152,8 @@ fn a_typo_still_finds_the_entity() {
     }
 }
 
-// PRODUCT BUG (issue 7, "a typo still finds the entity"): this test fails. search_entities'
-// fallback is `query <% name` at pg_trgm's default word_similarity_threshold (0.6), which admits
-// a changed last letter but not a dropped letter ("Lovlace" scores 0.55 against "Ada Lovelace"),
-// two swapped letters ("Turnig": 0.43 against "Alan Turing") or a changed letter inside a longer
-// word ("Analitical": 0.57). advanced_search, whose `query` the tool schema also describes as
-// "typos are tolerated", has no typo fallback at all ("Lovelase" finds nothing there).
+// Typos of every common kind (dropped, swapped, changed letters) find the entity, in search and
+// advanced search alike (nearest names at word similarity 0.3).
 #[test]
 fn typos_of_every_common_kind_find_the_entity() {
     let (_atoms, mut sdk) = connect();
@@ -336,11 +332,7 @@ fn mistakes_are_invalid_argument_naming_the_field() {
     assert_eq!(unknown_tool["code"], -32602, "an unknown tool is a JSON-RPC error: {unknown_tool}");
 }
 
-// PRODUCT BUG: this test fails. tools/list advertises `name` with `maxLength: 500` on every tool
-// (lib/tools/catalog.rs `property("name")`), but the database refuses workspace and workflow
-// names over 200 characters ("name is longer than 200 characters"): a client that validates
-// arguments against the advertised schema still gets invalid_argument. Either the schema should
-// say 200 for workspace_tool and workflow_tool, or the functions should take 500.
+// The advertised maxLength of `name` is exactly what the database accepts, per tool.
 #[test]
 fn a_name_as_long_as_the_schema_allows_is_accepted() {
     let (_atoms, mut sdk) = connect();

@@ -207,8 +207,9 @@ pub static TOOLS: &[ToolSpec] = &[
     },
 ];
 
-/// The JSON Schema and meaning of an argument (the operations using it are added per tool).
-pub fn property(name: &str) -> (Value, &'static str) {
+/// The JSON Schema and meaning of an argument of `tool` (the operations using it are added per
+/// tool). Limits are the database functions' own.
+pub fn property(tool: &str, name: &str) -> (Value, &'static str) {
     let uuid = json!({"type": "string", "format": "uuid"});
     let type_name = json!({"type": "string", "pattern": "^[a-z][a-z0-9_]{0,39}$"});
     let filters = json!({"type": "array", "maxItems": 20, "items": {"type": "object", "properties": {
@@ -223,6 +224,10 @@ pub fn property(name: &str) -> (Value, &'static str) {
         "run_id" => (uuid, "Workflow run id (from execute_workflow)."),
         "source_id" => (uuid, "Entity the relationship starts from."),
         "target_id" => (uuid, "Entity the relationship points to."),
+        // Workspace and workflow names are shorter than entity names.
+        "name" if matches!(tool, "workspace_tool" | "workflow_tool") => {
+            (json!({"type": "string", "maxLength": 200}), "Name.")
+        }
         "name" => (json!({"type": "string", "maxLength": 500}), "Name."),
         "description" => (json!({"type": "string", "maxLength": 5000}), "Description."),
         "type" => (type_name, "Type: a lowercase identifier such as person, project, depends_on."),
@@ -253,7 +258,10 @@ pub fn property(name: &str) -> (Value, &'static str) {
         "include_relationships" => {
             (json!({"type": "boolean"}), "Also return the first 50 relationships each way.")
         }
-        "query" => (json!({"type": "string", "maxLength": 500}), "Search words (typos are tolerated)."),
+        "query" => (
+            json!({"type": "string", "maxLength": 500}),
+            "Search words; when no word matches, the nearest names (typos are tolerated).",
+        ),
         "filters" => (filters, "Conditions [{field, op, value}], all of which must hold."),
         "sort" => (
             json!({"type": "object", "properties": {"field": {"type": "string"}, "direction": {"type": "string", "enum": ["asc", "desc"]}}, "required": ["field"]}),

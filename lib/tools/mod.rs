@@ -182,7 +182,7 @@ fn definition(tool: &ToolSpec) -> Tool {
                     }
                 })
                 .collect();
-            let (mut schema, meaning) = catalog::property(name);
+            let (mut schema, meaning) = catalog::property(tool.name, name);
             schema["description"] = json!(format!("{meaning} Used by: {}.", users.join(", ")));
             properties.insert((*name).to_owned(), schema);
         }
