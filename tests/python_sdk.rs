@@ -8,22 +8,9 @@ mod support;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
-/// The venv's interpreter; fails with how to install it when absent.
-fn python() -> PathBuf {
-    let venv = support::test_tools_dir().join("python");
-    let python = venv.join("bin/python");
-    assert!(
-        python.is_file(),
-        "the Python MCP SDK venv is not installed at {}: run scripts/test (it creates the venv with \
-         `python3 -m venv` and installs tests/support/python/requirements.txt into it)",
-        venv.display()
-    );
-    python
-}
-
 #[test]
 fn a_legacy_session_lists_tools_and_ends_cleanly() {
-    let python = python();
+    let python = support::sdk::python();
     let server = support::atoms_serve(&[], &[("LOG_LEVEL", "warn")]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/python/list_tools_legacy.py");
     let output = Command::new(python)
@@ -58,7 +45,7 @@ fn a_legacy_session_lists_tools_and_ends_cleanly() {
 
 /// Runs `tests/support/python/<script>` with `args`; its one JSON line.
 async fn run_script(script: &str, args: Vec<String>) -> serde_json::Value {
-    let python = python();
+    let python = support::sdk::python();
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/python").join(script);
     let output = tokio::task::spawn_blocking(move || {
         Command::new(python).arg(script).args(args).env_clear().stdin(Stdio::null()).output()

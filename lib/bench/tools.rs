@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ChildServer, ms, quantile};
+use super::{ChildServer, cpu_time, ms, quantile};
 use crate::config::Config;
 use crate::db::{Db, Identity};
 use crate::secret::Secret;
@@ -188,16 +188,6 @@ async fn post(
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params});
     let response = request.body(body.to_string()).send().await.map_err(|e| e.to_string())?;
     response.json().await.map_err(|e| e.to_string())
-}
-
-/// utime + stime of a process (USER_HZ = 100).
-fn cpu_time(pid: u32) -> Result<Duration, String> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(Duration::from_millis(ticks * 10))
 }
 
 impl ToolsBenchReport {
