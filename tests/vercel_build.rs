@@ -441,11 +441,12 @@ impl Tools {
             ("VERCEL_TELEMETRY_DISABLED".to_owned(), "1".to_owned()),
             ("NO_UPDATE_NOTIFIER".to_owned(), "1".to_owned()),
         ];
-        for name in ["RUSTUP_HOME", "CARGO_HOME", "RUSTUP_TOOLCHAIN", "LANG", "TMPDIR"] {
-            if let Ok(value) = std::env::var(name) {
-                env.push((name.to_owned(), value));
-            }
-        }
+        // rustup's settings pass (RUSTUP_HOME, RUSTUP_AUTO_INSTALL, …), but not the toolchain
+        // the caller runs under: rust-toolchain.toml in the copy picks it, as in any checkout.
+        env.extend(std::env::vars().filter(|(name, _)| {
+            (name.starts_with("RUSTUP_") && name != "RUSTUP_TOOLCHAIN")
+                || ["CARGO_HOME", "LANG", "TMPDIR"].contains(&name.as_str())
+        }));
         env
     }
 }
