@@ -41,6 +41,21 @@ const PLANTED: [&str; 8] = [
     "target/debug/planted",
 ];
 
+/// Each rewrite of `vercel.json` (by its `source`) with public paths and where the built
+/// `config.json` must send them (`None`: nowhere, the path is not rewritten).
+type Samples = &'static [(&'static str, Option<&'static str>)];
+const REWRITES: [(&str, Samples); 2] = [
+    ("/health", &[("/health", Some("/api/health"))]),
+    (
+        "/health/:probe(live|ready)",
+        &[
+            ("/health/live", Some("/api/health?probe=live")),
+            ("/health/ready", Some("/api/health?probe=ready")),
+            ("/health/other", None),
+        ],
+    ),
+];
+
 /// The security headers of the Rust boundary (`lib/http/security_headers.rs`), which the static
 /// pages get from `vercel.json` with a CSP that admits their same-origin script and stylesheet.
 const STATIC_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
@@ -105,6 +120,10 @@ fn every_function_is_built_with_its_vercel_json_settings() {
         let name = function_name(source);
         let config = read_json(&build.output.join(format!("functions/api/{name}.func/.vc-config.json")));
         let settings = &functions[source];
+        assert!(
+            settings["memory"].is_u64() && settings["maxDuration"].is_u64(),
+            "vercel.json: {source} needs `memory` and `maxDuration`: {settings}"
+        );
         assert_eq!(config["memory"], settings["memory"], "{source}: memory of the built function");
         assert_eq!(
             config["maxDuration"], settings["maxDuration"],
@@ -126,16 +145,26 @@ fn every_function_is_built_with_its_vercel_json_settings() {
 }
 
 #[test]
-fn public_paths_are_rewritten_onto_the_health_function() {
-    let routes = routes(&["/health", "/health/live", "/health/ready", "/health/other"]);
-    assert_eq!(routes["/health"]["rewrite"], "/api/health", "{routes}");
-    assert_eq!(routes["/health/live"]["rewrite"], "/api/health?probe=live", "{routes}");
-    assert_eq!(routes["/health/ready"]["rewrite"], "/api/health?probe=ready", "{routes}");
+fn every_rewrite_sends_its_public_paths_to_its_function() {
+    let vercel_json = read_json(&build().project.join("vercel.json"));
+    let sources: BTreeSet<&str> = vercel_json["rewrites"]
+        .as_array()
+        .expect("vercel.json has `rewrites`")
+        .iter()
+        .map(|rewrite| rewrite["source"].as_str().expect("a rewrite source"))
+        .collect();
+    let specified: BTreeSet<&str> = REWRITES.iter().map(|(source, _)| *source).collect();
     assert_eq!(
-        routes["/health/other"]["rewrite"],
-        Value::Null,
-        "only the two probes are rewritten: {routes}"
+        sources, specified,
+        "each rewrite in vercel.json needs its sample paths in REWRITES (tests/vercel_build.rs)"
     );
+    let samples: Vec<(&str, Option<&str>)> =
+        REWRITES.iter().flat_map(|(_, samples)| samples.iter().copied()).collect();
+    let paths: Vec<&str> = samples.iter().map(|(path, _)| *path).collect();
+    let routes = routes(&paths);
+    for (path, expected) in samples {
+        assert_eq!(routes[path]["rewrite"].as_str(), expected, "where config.json sends {path}: {routes}");
+    }
 }
 
 #[test]
@@ -388,7 +417,7 @@ impl Tools {
     fn find() -> Result<Self, String> {
         let tools = support::test_tools_dir();
         let found = Self {
-            vercel: vercel_package().join("../.bin/vercel"),
+            vercel: tools.join("vercel/node_modules/.bin/vercel"),
             cargo_zigbuild_bin: tools.join("cargo-zigbuild/bin"),
             zig_python: tools.join("zig/bin/python"),
             node_bin: tools.join("node_modules/.bin"),
