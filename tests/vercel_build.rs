@@ -6,8 +6,9 @@
 //! - the static output holds exactly the files of `public/`, byte for byte;
 //! - every `api/*.rs` is a function with the memory and duration `vercel.json` gives it, the
 //!   executable inside the project (so `vercel deploy --prebuilt` uploads it) and streaming on;
-//! - `config.json` rewrites `/health`, `/health/live`, `/health/ready` onto the health function,
-//!   and gives the static pages (only them) their own security headers;
+//! - `config.json` sends the public paths of every rewrite in `vercel.json` (`/health`,
+//!   `/health/live`, `/health/ready`: `REWRITES` below) to their function, and gives the static
+//!   pages (only them) their own security headers;
 //! - neither `vercel deploy` nor `vercel deploy --prebuilt` would upload any local state, and the
 //!   source upload holds every file of the checkout (as the CLI's own upload code computes them);
 //! - the built binaries serve: the MCP function answers a 2026-07-28 `server/discover`, the
