@@ -1,4 +1,4 @@
-// Reads a `vercel build` result the way the Vercel CLI and platform would, for tests/vercel_build.rs.
+// Reads a `vercel build` result the way the Vercel CLI and platform would, for tests/vercel_build/.
 // Prints one JSON document on stdout.
 //
 //   node inspect.mjs uploads <vercel-package-dir> <project-dir>
