@@ -431,3 +431,43 @@ async fn deleting_a_workspace_asks_the_person_when_the_client_can_ask() {
     let gone = err(&base, "workspace_tool", json!({"operation": "read_workspace", "workspace_id": ws})).await;
     assert_eq!(gone["code"], "not_found");
 }
+
+#[tokio::test]
+async fn the_fast_path_answers_exactly_what_rmcp_answers() {
+    // A plain stateless tools/call is answered by the guard itself (lib/mcp/fast_call.rs); the
+    // same call with a progress token goes through rmcp. Both answers must be the same message.
+    let base = app().await;
+    let ws = ok(&base, "workspace_tool", json!({"operation": "create_workspace", "name": "Same"})).await["data"]["id"].clone();
+    for arguments in [
+        json!({"operation": "create_entity", "workspace_id": ws, "type": "doc", "name": "twice"}),
+        json!({"operation": "list_entities", "workspace_id": ws, "limit": 1}),
+        json!({"operation": "read_entity", "entity_id": "not-a-uuid"}),
+        json!({"operation": "explode"}),
+    ] {
+        let params = |progress: bool| {
+            let mut meta = support::mcp::meta();
+            if progress {
+                meta["progressToken"] = json!("p1");
+            }
+            json!({"name": "entity_tool", "arguments": arguments, "_meta": meta})
+        };
+        let (fast_status, fast) = rpc(&base, "tools/call", Some("entity_tool"), params(false)).await;
+        let (slow_status, slow) = rpc(&base, "tools/call", Some("entity_tool"), params(true)).await;
+        assert_eq!((fast_status, slow_status), (StatusCode::OK, StatusCode::OK));
+        let strip = |mut message: Value| {
+            // Creating twice makes two entities; compare the shape of the answer, not its ids.
+            if let Some(data) = message["result"]["structuredContent"]["data"].as_object_mut() {
+                for key in ["id", "created_at", "updated_at"] {
+                    data.remove(key);
+                }
+            }
+            message["result"]["content"] = json!("(same JSON as structuredContent)");
+            message
+        };
+        assert_eq!(strip(fast.clone()), strip(slow.clone()), "fast {fast}\nrmcp {slow}");
+    }
+    // A mismatched Mcp-Name is refused by rmcp exactly as before.
+    let params = json!({"name": "entity_tool", "arguments": {"operation": "list_entities", "workspace_id": ws}, "_meta": support::mcp::meta()});
+    let (status, message) = rpc(&base, "tools/call", Some("query_tool"), params).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{message}");
+}

@@ -25,7 +25,7 @@ use serde_json::Value;
 /// The lists that are the same for every caller. (`resources/list` is the caller's workspaces:
 /// never from here.)
 const METHODS: [&str; 3] = ["tools/list", "prompts/list", "resources/templates/list"];
-const VERSION: &str = "2026-07-28";
+pub(super) const VERSION: &str = "2026-07-28";
 
 /// The cached `result` bytes of each list method.
 pub struct ListCache {
@@ -57,8 +57,30 @@ struct Params {
     meta: serde_json::Map<String, Value>,
 }
 
+/// True when `headers` are those of a plain stateless 2026-07-28 request that rmcp would accept
+/// by exactly its own rules (the functions below mirror rmcp 3.9's): an allowed `Host`, JSON and
+/// SSE accepted, JSON content, a single `MCP-Protocol-Version: 2026-07-28`, and nothing unusual
+/// — a session, an `Origin`, or any `Mcp-*` header but `Mcp-Method`, the version and `extra`.
+/// Shared with [`super::fast_call`].
+pub(super) fn plain_stateless_headers(headers: &HeaderMap, allowed_hosts: &[String], extra: &[&str]) -> bool {
+    let unusual = headers.keys().any(|name| {
+        let name = name.as_str();
+        name == "mcp-session-id"
+            || name == "origin"
+            || name.starts_with("mcp-")
+                && name != "mcp-method"
+                && name != "mcp-protocol-version"
+                && !extra.contains(&name)
+    });
+    !unusual
+        && single(headers, "host").is_some_and(|host| host_allowed(host, allowed_hosts))
+        && accepts_json_and_sse(headers)
+        && single(headers, "content-type").is_some_and(is_json_content)
+        && single(headers, "mcp-protocol-version") == Some(VERSION)
+}
+
 /// The value of `name` when it is present exactly once (duplicates are left to rmcp).
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?.to_str().ok()?;
     values.next().is_none().then_some(value)
@@ -145,20 +167,7 @@ impl ListCache {
     /// rmcp 3.9's), and nothing unusual — any duplicated or unexpected MCP header, `Origin` or
     /// session sends the request to rmcp, the one authority on what is refused.
     pub fn eligible(&self, headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<Eligible> {
-        let unusual = headers.keys().any(|name| {
-            let name = name.as_str();
-            name == "mcp-session-id"
-                || name == "origin"
-                || name.starts_with("mcp-") && name != "mcp-method" && name != "mcp-protocol-version"
-        });
-        if !self.enabled || unusual {
-            return None;
-        }
-        if !host_allowed(single(headers, "host")?, allowed_hosts)
-            || !accepts_json_and_sse(headers)
-            || !is_json_content(single(headers, "content-type")?)
-            || single(headers, "mcp-protocol-version")? != VERSION
-        {
+        if !self.enabled || !plain_stateless_headers(headers, allowed_hosts, &[]) {
             return None;
         }
         let message: Message<'_> = serde_json::from_slice(body).ok()?;

@@ -8,6 +8,7 @@
 mod confirm;
 #[cfg(feature = "conformance")]
 pub mod conformance;
+mod fast_call;
 pub mod list_cache;
 mod prompts;
 mod resources;
@@ -29,18 +30,21 @@ use crate::state::AppState;
 /// The MCP route, at the configured path.
 pub fn routes(state: &AppState) -> Router {
     let db = state.db.clone();
-    routes_for(state, move || AtomsServer::new(db.clone()))
+    routes_for(state, true, move || AtomsServer::new(db.clone()))
 }
 
 /// The MCP route serving the conformance suite's fixtures (`atoms serve --conformance`).
 #[cfg(feature = "conformance")]
 pub fn conformance_routes(state: &AppState) -> Router {
-    routes_for(state, conformance::ConformanceServer::default)
+    routes_for(state, false, conformance::ConformanceServer::default)
 }
 
 /// The MCP route with handlers made by `handler` (one per session or stateless request).
+/// `atoms_tools`: the handler serves the Atoms tools, so stateless calls of them may take the
+/// fast path (`fast_call.rs`).
 fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
     state: &AppState,
+    atoms_tools: bool,
     handler: impl Fn() -> S + Send + Sync + 'static,
 ) -> Router {
     let config = &state.config;
@@ -61,6 +65,7 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         sessions,
         store,
         dev_tokens: Arc::new(crate::auth::dev_token::DevTokens::new(&config.database.data_dir)),
+        atoms_tools,
     };
     Router::new()
         .route_service(&config.http.mcp_path, service)

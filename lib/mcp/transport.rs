@@ -51,6 +51,8 @@ pub struct GuardState {
     pub store: Arc<KvSessionStore>,
     /// The verifier of `atoms dev-token` tokens (used only where the local identity is).
     pub dev_tokens: Arc<DevTokens>,
+    /// The route serves the Atoms tools: plain stateless calls take the fast path.
+    pub atoms_tools: bool,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
@@ -74,6 +76,14 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
             Err(response) => return *response,
         };
         is_initialize = kind == Kind::Initialize;
+        if kind == Kind::ToolCall
+            && guard.atoms_tools
+            && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
+        {
+            let identity =
+                parts.extensions.get::<Identity>().cloned().unwrap_or_else(|| Identity::new(LOCAL_SUBJECT));
+            return super::fast_call::answer(call, state.db.as_ref(), &identity).await;
+        }
         if kind == Kind::List {
             cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
         }
@@ -187,6 +197,8 @@ enum Kind {
     Initialize,
     /// A list method the list cache may answer.
     List,
+    /// `tools/call`, which the fast path may answer.
+    ToolCall,
     Other,
 }
 
@@ -216,6 +228,7 @@ fn classify(bytes: &Bytes) -> Result<Kind, Box<Response>> {
     Ok(match envelope.method.as_deref() {
         Some("initialize") => Kind::Initialize,
         Some(method) if ListCache::caches(method) => Kind::List,
+        Some("tools/call") => Kind::ToolCall,
         _ => Kind::Other,
     })
 }
