@@ -394,6 +394,26 @@ async fn the_local_identity_needs_a_loopback_listener() {
 }
 
 #[tokio::test]
+async fn a_valid_dev_token_is_refused_off_loopback() {
+    // Dev tokens exist only where the local identity does: a token minted with this machine's
+    // key does not open a wildcard listener either.
+    let dir = std::env::temp_dir().join(format!("atoms-token-bind-{}", uuid::Uuid::new_v4().simple()));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs();
+    let token = atoms::auth::dev_token::issue(&dir, "alice", None, None, 3600, now).expect("token");
+    let state =
+        atoms::state::AppState::new(support::config(&[("ATOMS_DATA_DIR", dir.to_str().expect("utf-8"))]))
+            .expect("state");
+    let app = atoms::router::local_server(state.clone(), atoms::mcp::routes(&state));
+    let listener = atoms::host::local::bind(([0, 0, 0, 0], 0).into()).await.expect("bind");
+    let base = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    tokio::spawn(atoms::host::local::serve(listener, app));
+    let bearer = format!("Bearer {token}");
+    let reply = post(&base, &[("authorization", bearer.as_str())], initialize_body()).await;
+    assert_jsonrpc_error(&reply, StatusCode::UNAUTHORIZED, -32000);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
 async fn a_session_the_kv_cannot_store_is_never_handed_out_nor_logged() {
     let dead = format!("redis://127.0.0.1:{}", support::free_port());
     let mut server = support::atoms_serve(&[], &[("REDIS_URL", &dead), ("KV_TIMEOUT_MS", "300")]);
