@@ -114,10 +114,15 @@ pub fn command(subject: &str, email: Option<&str>, name: Option<&str>, ttl: &str
     let config = crate::config::Config::from_env()
         .map_err(|problems| problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))?;
     let ttl = parse_ttl(ttl).map_err(|e| e.to_string())?;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let now = now_unix();
     let token =
         issue(&config.database.data_dir, subject, email, name, ttl, now).map_err(|e| e.to_string())?;
     Ok(format!("{token}\n"))
+}
+
+/// Seconds since the Unix epoch (0 if the clock is before it).
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// `30m`, `1h`, `7d` or plain seconds.

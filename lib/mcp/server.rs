@@ -127,16 +127,17 @@ impl ServerHandler for AtomsServer {
             }
         }
         // Long operations report their start and end to a client that sent a progress token.
-        let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
+        let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default();
         let progress = context
             .meta
             .get_progress_token()
-            .filter(|_| matches!(operation.as_str(), "execute_workflow" | "export_results"));
-        if let Some(token) = &progress {
+            .filter(|_| matches!(operation, "execute_workflow" | "export_results"))
+            .map(|token| (token, operation.to_owned()));
+        if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 0.0, format!("{operation}: started")).await;
         }
         let result = crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await;
-        if let Some(token) = &progress {
+        if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 1.0, format!("{operation}: done")).await;
         }
         Ok(result.into())
