@@ -35,6 +35,9 @@ fn check_env_passes_a_complete_production_environment() {
         &[
             ("PUBLIC_URL", "https://atoms.example.com"),
             ("AUTHKIT_DOMAIN", "acme.authkit.app"),
+            ("WORKOS_CLIENT_ID", "client_01TEST"),
+            ("WORKOS_API_KEY", "sk_test_secret_value"),
+            ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
             ("SUPABASE_URL", "https://abc.supabase.co"),
             ("SUPABASE_ANON_KEY", "anon-secret-value"),
             ("REDIS_URL", "rediss://:kv-password@kv.example.com:6380"),
@@ -180,6 +183,9 @@ fn production_without_atoms_env(redis_url: &str) -> Vec<(&'static str, String)> 
     vec![
         ("PUBLIC_URL", "https://atoms.example.com".to_owned()),
         ("AUTHKIT_DOMAIN", "acme.authkit.app".to_owned()),
+        ("WORKOS_CLIENT_ID", "client_01TEST".to_owned()),
+        ("WORKOS_API_KEY", "sk_test_secret_value".to_owned()),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
         ("SUPABASE_URL", "https://abc.supabase.co".to_owned()),
         ("SUPABASE_ANON_KEY", "anon-secret-value".to_owned()),
         ("REDIS_URL", redis_url.to_owned()),

@@ -293,6 +293,9 @@ async fn without_an_identity_mode_the_endpoint_refuses_with_401() {
         ("ATOMS_ENV", "production"),
         ("PUBLIC_URL", "https://atoms.example.com"),
         ("AUTHKIT_DOMAIN", "acme.authkit.app"),
+        ("WORKOS_CLIENT_ID", "client_01TEST"),
+        ("WORKOS_API_KEY", "sk_test_secret_value"),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
         ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
         ("REDIS_URL", "redis://127.0.0.1:1"),
     ]);

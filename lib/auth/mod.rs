@@ -4,3 +4,4 @@
 //! other way round.
 
 pub mod dev_token;
+pub mod revocation;

@@ -3,7 +3,7 @@
 //! Format errors are found while reading; this module adds the *missing* pieces per target. It is
 //! shared by function start-up, `atoms serve` on a public interface and `atoms check-env`.
 
-use super::{Config, KvBackend, Problem, ProblemKind, Target};
+use super::{AuthMode, Config, KvBackend, Problem, ProblemKind, Target};
 
 /// Every variable `target` requires that `config` lacks. Empty means complete.
 pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
@@ -31,8 +31,28 @@ pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
         }
         _ => {}
     }
-    if config.auth.authkit_domain.is_none() {
-        need("AUTHKIT_DOMAIN", "the AuthKit host, e.g. acme.authkit.app");
+    match config.auth.mode {
+        AuthMode::AuthKit => {
+            if config.auth.authkit_url.is_none() {
+                need("AUTHKIT_DOMAIN", "the AuthKit host, e.g. acme.authkit.app");
+            }
+            if config.auth.workos.client_id.is_none() {
+                need("WORKOS_CLIENT_ID", "the WorkOS client id (client_…) of the AuthKit environment");
+            }
+            if config.auth.workos.api_key.is_none() {
+                need("WORKOS_API_KEY", "the WorkOS API key (sk_…) for the browser sign-in flow");
+            }
+            if config.auth.session_key.is_none() {
+                need("ATOMS_SESSION_KEY", "32 random bytes, base64 (openssl rand -base64 32)");
+            }
+        }
+        AuthMode::Supabase => {
+            if config.auth.supabase_url.is_none() {
+                need("SUPABASE_URL", "the Supabase project whose Auth issues the tokens (supabase mode)");
+            }
+        }
+        // Refused while reading on these targets.
+        AuthMode::Local => {}
     }
     if config.database.supabase.is_none() && config.database.database_url.is_none() {
         need("SUPABASE_URL", "SUPABASE_URL with SUPABASE_ANON_KEY (or DATABASE_URL for direct Postgres)");

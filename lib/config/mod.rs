@@ -6,6 +6,7 @@
 //! additionally require a complete configuration (see [`completeness`]), which is exactly what
 //! `atoms check-env` reports.
 
+mod auth;
 mod completeness;
 mod reader;
 mod target;
@@ -14,6 +15,7 @@ use std::time::Duration;
 
 pub use tracing::level_filters::LevelFilter;
 
+pub use auth::{AuthConfig, AuthMode, WorkosConfig, decode_session_key};
 pub use completeness::check_complete;
 use reader::{EnvReader, is_mcp_path, level_of};
 pub use reader::{Problem, ProblemKind};
@@ -139,13 +141,6 @@ pub enum PostgrestIdentity {
     Forward,
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct AuthConfig {
-    /// `AUTHKIT_DOMAIN` (alias `FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN`): the AuthKit
-    /// host, e.g. `acme.authkit.app` (an `https://` prefix is accepted and dropped).
-    pub authkit_domain: Option<String>,
-}
-
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
     /// `MCP_SESSION_TTL_HOURS`: idle lifetime of a legacy MCP session (default 24).
@@ -213,7 +208,7 @@ impl Config {
             log: read_log(&mut env),
             kv: read_kv(&mut env),
             database: read_database(&mut env),
-            auth: read_auth(&mut env),
+            auth: auth::read_auth(&mut env, target == Target::Local),
             sessions: SessionConfig {
                 ttl: hours(env.positive(&["MCP_SESSION_TTL_HOURS"], 24, 24 * 30)),
                 max_per_user: env.positive(&["MAX_SESSIONS_PER_USER"], 10, 10_000) as u32,
@@ -375,23 +370,6 @@ fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
         postgres_bin_dir: env.string(&["ATOMS_POSTGRES_BIN_DIR"]).map(Into::into),
         embedded: false,
     }
-}
-
-fn read_auth(env: &mut EnvReader<'_>) -> AuthConfig {
-    let names = ["AUTHKIT_DOMAIN", "FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN"];
-    let authkit_domain = env.string(&names).and_then(|raw| {
-        let host = raw.trim_start_matches("https://").trim_end_matches('/').to_owned();
-        let valid = !host.is_empty()
-            && host.contains('.')
-            && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.:".contains(&b));
-        if valid {
-            Some(host)
-        } else {
-            env.malformed("AUTHKIT_DOMAIN", "a host name such as acme.authkit.app");
-            None
-        }
-    });
-    AuthConfig { authkit_domain }
 }
 
 fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {

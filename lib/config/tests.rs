@@ -15,10 +15,23 @@ const PRODUCTION: &[(&str, &str)] = &[
     ("ATOMS_ENV", "production"),
     ("PUBLIC_URL", "https://atoms.example.com/"),
     ("AUTHKIT_DOMAIN", "https://acme.authkit.app"),
+    ("WORKOS_CLIENT_ID", "client_01TEST"),
+    ("WORKOS_API_KEY", "sk_test_secret"),
+    ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
     ("SUPABASE_URL", "https://abc.supabase.co"),
     ("SUPABASE_ANON_KEY", "anon-key-value"),
     ("KV_REST_API_URL", "https://kv.upstash.io"),
     ("KV_REST_API_TOKEN", "kv-token-value"),
+];
+
+const ALL_MISSING: [&str; 7] = [
+    "PUBLIC_URL",
+    "AUTHKIT_DOMAIN",
+    "WORKOS_CLIENT_ID",
+    "WORKOS_API_KEY",
+    "ATOMS_SESSION_KEY",
+    "SUPABASE_URL",
+    "KV_REST_API_URL",
 ];
 
 #[test]
@@ -47,6 +60,9 @@ fn python_server_aliases_are_accepted() {
         ("ATOMS_ENV", "production"),
         ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_BASE_URL", "https://atoms.example.com"),
         ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_AUTHKIT_DOMAIN", "acme.authkit.app"),
+        ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_CLIENT_ID", "client_01TEST"),
+        ("WORKOS_API_KEY", "sk_test_secret"),
+        ("ATOMS_SESSION_KEY", "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
         ("NEXT_PUBLIC_SUPABASE_URL", "https://abc.supabase.co"),
         ("NEXT_PUBLIC_SUPABASE_ANON_KEY", "anon"),
         ("UPSTASH_REDIS_REST_URL", "https://kv.upstash.io"),
@@ -61,7 +77,7 @@ fn python_server_aliases_are_accepted() {
 #[test]
 fn production_lists_every_missing_variable() {
     let problems = read(&[("VERCEL_ENV", "production")]).expect_err("incomplete");
-    assert_eq!(variables(&problems), ["PUBLIC_URL", "AUTHKIT_DOMAIN", "SUPABASE_URL", "KV_REST_API_URL"]);
+    assert_eq!(variables(&problems), ALL_MISSING);
     assert!(problems.iter().all(|p| p.kind == ProblemKind::Missing));
 }
 
@@ -150,7 +166,7 @@ fn the_platform_decides_the_target_over_atoms_env() {
 fn atoms_env_cannot_lower_the_platform_target_at_start_up() {
     let problems = read(&[("ATOMS_ENV", "development"), ("VERCEL_ENV", "production")])
         .expect_err("a production deployment must be complete");
-    assert_eq!(variables(&problems), ["PUBLIC_URL", "AUTHKIT_DOMAIN", "SUPABASE_URL", "KV_REST_API_URL"]);
+    assert_eq!(variables(&problems), ALL_MISSING);
     let mut lambda: Vec<_> = PRODUCTION.iter().filter(|(k, _)| *k != "ATOMS_ENV").copied().collect();
     lambda.push(("ATOMS_ENV", "local"));
     lambda.push(("AWS_LAMBDA_FUNCTION_NAME", "atoms-mcp"));
@@ -189,4 +205,80 @@ fn the_mcp_path_cannot_be_empty_or_another_route() {
     for path in ["/mcp", "/api/mcp/", "/healthz", "/v1/mcp.json"] {
         read(&[("ATOMS_MCP_PATH", path)]).unwrap_or_else(|p| panic!("{path}: {p:?}"));
     }
+}
+
+#[test]
+fn the_auth_mode_follows_authkit_and_the_target() {
+    let mode = |vars: &[(&str, &str)]| read(vars).expect("valid").auth.mode;
+    assert_eq!(mode(&[]), AuthMode::Local);
+    assert_eq!(mode(&[("AUTHKIT_DOMAIN", "acme.authkit.app")]), AuthMode::AuthKit);
+    let supabase = [
+        ("ATOMS_AUTH_MODE", "supabase"),
+        ("SUPABASE_URL", "https://abc.supabase.co"),
+        ("SUPABASE_ANON_KEY", "anon"),
+    ];
+    assert_eq!(mode(&supabase), AuthMode::Supabase);
+    assert_eq!(mode(PRODUCTION), AuthMode::AuthKit);
+    let mut local_in_production = PRODUCTION.to_vec();
+    local_in_production.push(("ATOMS_AUTH_MODE", "local"));
+    assert_eq!(variables(&read(&local_in_production).expect_err("refused")), ["ATOMS_AUTH_MODE"]);
+    let mut local_in_preview: Vec<_> =
+        PRODUCTION.iter().filter(|(k, _)| *k != "ATOMS_ENV").copied().collect();
+    local_in_preview.extend([("VERCEL_ENV", "preview"), ("ATOMS_AUTH_MODE", "LOCAL")]);
+    assert_eq!(variables(&read(&local_in_preview).expect_err("refused")), ["ATOMS_AUTH_MODE"]);
+    assert_eq!(variables(&read(&[("ATOMS_AUTH_MODE", "oauth")]).expect_err("unknown")), ["ATOMS_AUTH_MODE"]);
+}
+
+#[test]
+fn authkit_over_plain_http_only_on_loopback() {
+    let url =
+        |domain: &str| read(&[("AUTHKIT_DOMAIN", domain)]).map(|c| c.auth.authkit_url.map(|u| u.to_string()));
+    assert_eq!(url("acme.authkit.app").expect("valid").as_deref(), Some("https://acme.authkit.app/"));
+    assert_eq!(url("http://127.0.0.1:4010").expect("loopback").as_deref(), Some("http://127.0.0.1:4010/"));
+    assert_eq!(url("http://localhost:4010/").expect("loopback").as_deref(), Some("http://localhost:4010/"));
+    for bad in [
+        "http://acme.authkit.app",
+        "https://acme.authkit.app/path",
+        "acme",
+        "ftp://acme.authkit.app",
+        "https://u@acme.authkit.app",
+    ] {
+        assert_eq!(variables(&url(bad).expect_err(bad)), ["AUTHKIT_DOMAIN"], "{bad}");
+    }
+    let api = |v: &str| read(&[("WORKOS_API_URL", v)]).map(|c| c.auth.workos.api_url.to_string());
+    assert_eq!(api("http://127.0.0.1:9").expect("loopback"), "http://127.0.0.1:9/");
+    assert_eq!(variables(&api("http://api.workos.com").expect_err("plain http")), ["WORKOS_API_URL"]);
+}
+
+#[test]
+fn workos_issuers_and_key_sets_derive_from_the_client_id() {
+    let config = read(PRODUCTION).expect("complete");
+    assert_eq!(config.auth.authkit_issuer().as_deref(), Some("https://acme.authkit.app"));
+    assert_eq!(config.auth.authkit_jwks_url().as_deref(), Some("https://acme.authkit.app/oauth2/jwks"));
+    let workos = &config.auth.workos;
+    assert_eq!(
+        workos.session_issuer().as_deref(),
+        Some("https://api.workos.com/user_management/client_01TEST")
+    );
+    assert_eq!(workos.jwks_url().as_deref(), Some("https://api.workos.com/sso/jwks/client_01TEST"));
+    let mut custom = PRODUCTION.to_vec();
+    custom.push(("WORKOS_ISSUER", "https://auth.example.com/"));
+    let config = read(&custom).expect("complete");
+    assert_eq!(config.auth.workos.session_issuer().as_deref(), Some("https://auth.example.com"));
+}
+
+#[test]
+fn scopes_audiences_and_the_session_key_are_parsed() {
+    let config = read(&[
+        ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_REQUIRED_SCOPES", "openid, profile email"),
+        ("AUTHKIT_ALLOWED_AUDIENCES", "client_a,client_b"),
+    ])
+    .expect("valid");
+    assert_eq!(config.auth.required_scopes, ["openid", "profile", "email"]);
+    assert_eq!(config.auth.allowed_audiences, ["client_a", "client_b"]);
+    assert!(decode_session_key("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=").is_some());
+    assert!(decode_session_key(&"ab".repeat(32)).is_some());
+    let problems = read(&[("ATOMS_SESSION_KEY", "too-short")]).expect_err("malformed");
+    assert_eq!(variables(&problems), ["ATOMS_SESSION_KEY"]);
+    assert!(!format!("{problems:?}").contains("too-short"), "the value is never repeated");
 }

@@ -11,6 +11,12 @@ pub struct Identity {
     pub subject: String,
     pub email: Option<String>,
     pub name: Option<String>,
+    /// The WorkOS organization the token was issued for (`org_id`).
+    pub org_id: Option<String>,
+    /// The caller's roles in that organization (`role` / `roles` claims).
+    pub roles: Vec<String>,
+    /// The sign-in session the token belongs to (`sid`); revoking it ends the token's use.
+    pub session_id: Option<String>,
     /// The caller's own bearer token, forwarded to PostgREST in forward mode.
     pub bearer: Option<Secret>,
     /// Written to the audit log with every change.
@@ -19,7 +25,16 @@ pub struct Identity {
 
 impl Identity {
     pub fn new(subject: impl Into<String>) -> Self {
-        Self { subject: subject.into(), email: None, name: None, bearer: None, request_id: None }
+        Self {
+            subject: subject.into(),
+            email: None,
+            name: None,
+            org_id: None,
+            roles: Vec::new(),
+            session_id: None,
+            bearer: None,
+            request_id: None,
+        }
     }
 
     /// The claims object of an `authenticated` caller.
@@ -30,6 +45,15 @@ impl Identity {
         }
         if let Some(name) = &self.name {
             claims["name"] = json!(name);
+        }
+        if let Some(org_id) = &self.org_id {
+            claims["org_id"] = json!(org_id);
+        }
+        if !self.roles.is_empty() {
+            claims["roles"] = json!(self.roles);
+        }
+        if let Some(sid) = &self.session_id {
+            claims["sid"] = json!(sid);
         }
         claims
     }

@@ -1,0 +1,54 @@
+//! Revoked sign-in sessions, fleet-wide in the KV.
+//!
+//! A WorkOS session id (`sid`) is revoked by sign-out, by a `session.revoked` or `user.deleted`
+//! webhook, or by an operator. Every instance refuses tokens carrying a revoked `sid` for as
+//! long as such a token could still be valid, and the MCP sessions opened under that `sid` end
+//! at once (their ids answer 404).
+//!
+//! Keys: `auth:revoked:<sid>` (a marker with a TTL) and `auth:sid-sessions:<sid>` (a sorted set
+//! of the MCP session ids created under the sid, scored by creation time).
+
+use std::time::Duration;
+
+use crate::kv::{Kv, KvError};
+
+/// How long a revocation is remembered when the caller knows no better: longer than any access
+/// token WorkOS or AuthKit issues lives.
+pub const DEFAULT_REVOCATION_TTL: Duration = Duration::from_secs(24 * 3600);
+
+pub fn revoked_key(sid: &str) -> String {
+    format!("auth:revoked:{sid}")
+}
+
+pub fn sessions_key(sid: &str) -> String {
+    format!("auth:sid-sessions:{sid}")
+}
+
+/// Marks `sid` revoked for `ttl` and ends the MCP sessions opened under it. Returns how many
+/// MCP sessions were ended.
+pub async fn revoke(kv: &Kv, sid: &str, ttl: Duration) -> Result<usize, KvError> {
+    kv.set(&revoked_key(sid), "1", Some(ttl)).await?;
+    let sessions = kv.zrange_by_score(&sessions_key(sid), 0.0, 1e18, None).await?;
+    let mut ended = 0;
+    for (session, _) in &sessions {
+        if kv.delete(&crate::mcp::session_store::key(session)).await? {
+            ended += 1;
+        }
+    }
+    kv.delete(&sessions_key(sid)).await?;
+    Ok(ended)
+}
+
+/// True when `sid` was revoked (and the revocation has not expired).
+pub async fn is_revoked(kv: &Kv, sid: &str) -> Result<bool, KvError> {
+    Ok(kv.get(&revoked_key(sid)).await?.is_some())
+}
+
+/// Records that MCP session `session` was opened under `sid`, kept as long as the session can
+/// live (`ttl`, refreshed by each new session).
+pub async fn track_session(kv: &Kv, sid: &str, session: &str, ttl: Duration) -> Result<(), KvError> {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    kv.zadd(&sessions_key(sid), now.as_secs_f64(), session).await?;
+    kv.expire(&sessions_key(sid), ttl).await?;
+    Ok(())
+}
