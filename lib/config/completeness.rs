@@ -32,7 +32,9 @@ pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
         _ => {}
     }
     match config.auth.mode {
-        AuthMode::AuthKit => {
+        // A local-mode configuration asked about a public target (`atoms serve --host`,
+        // `check-env --target`) needs what the default mode of that target, AuthKit, needs.
+        AuthMode::AuthKit | AuthMode::Local => {
             if config.auth.authkit_url.is_none() {
                 need("AUTHKIT_DOMAIN", "the AuthKit host, e.g. acme.authkit.app");
             }
@@ -51,8 +53,6 @@ pub fn check_complete(config: &Config, target: Target) -> Vec<Problem> {
                 need("SUPABASE_URL", "the Supabase project whose Auth issues the tokens (supabase mode)");
             }
         }
-        // Refused while reading on these targets.
-        AuthMode::Local => {}
     }
     if config.database.supabase.is_none() && config.database.database_url.is_none() {
         need("SUPABASE_URL", "SUPABASE_URL with SUPABASE_ANON_KEY (or DATABASE_URL for direct Postgres)");
