@@ -32,11 +32,22 @@ pub fn mcp(state: AppState) -> Router {
     http::with_boundary(router, &state.config.http)
 }
 
+/// The `auth` function: the browser sign-in flow (`/auth/login`, `/auth/callback`,
+/// `/auth/token`, `/auth/logout`, `/auth/webhooks/workos`).
+pub fn auth(state: AppState) -> Router {
+    let router = crate::auth::signin::routes(state.clone()).fallback(not_found);
+    http::with_boundary(router, &state.config.http)
+}
+
 /// Every function's routes on one router, for `atoms serve`; `mcp` is the MCP route to mount
 /// (the Atoms server, or the conformance fixtures).
 pub fn local_server(state: AppState, mcp: Router) -> Router {
-    // Later functions (metrics, auth) are merged here as they land.
-    let router = Router::new().merge(health_routes(state.clone())).merge(mcp).fallback(not_found);
+    // Later functions (metrics) are merged here as they land.
+    let router = Router::new()
+        .merge(health_routes(state.clone()))
+        .merge(crate::auth::signin::routes(state.clone()))
+        .merge(mcp)
+        .fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
 

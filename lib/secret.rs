@@ -33,6 +33,14 @@ impl fmt::Display for Secret {
     }
 }
 
+/// Read from wire formats (tokens in a WorkOS answer) straight into a [`Secret`]; there is no
+/// `Serialize`: a secret is put on the wire only through [`Secret::expose`].
+impl<'de> serde::Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(Self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

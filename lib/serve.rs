@@ -98,7 +98,11 @@ impl LocalServer {
              no token = the local user; other users: Authorization: Bearer $(atoms dev-token --sub <id>)\n  \
              GET  {base}/health        deep health report\n  \
              GET  {base}/health/ready  readiness\n  \
-             GET  {base}/health/live   liveness\n",
+             GET  {base}/health/live   liveness\n  \
+             GET  {base}/auth/login    browser sign-in through WorkOS AuthKit (then /auth/callback)\n  \
+             GET  {base}/auth/token    a current access token for the signed-in browser\n  \
+             POST {base}/auth/logout   sign out (ends the WorkOS session too)\n  \
+             POST {base}/auth/webhooks/workos  WorkOS events (session.revoked, user.deleted)\n",
             env!("CARGO_PKG_VERSION"),
             config.target.as_str(),
             self.state.kv.backend_name(),

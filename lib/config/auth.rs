@@ -57,6 +57,10 @@ pub struct AuthConfig {
     /// `ATOMS_SESSION_KEY`: 32 random bytes (base64 or 64 hex characters) encrypting the refresh
     /// tokens of browser sessions at rest.
     pub session_key: Option<Secret>,
+    // The browser sign-in flow (`api/auth.rs`).
+    /// `AUTH_SESSION_IDLE_HOURS`: a browser session unused this long ends (default 8, at most
+    /// 720); its absolute lifetime is `MCP_SESSION_TTL_HOURS`, whichever ends first.
+    pub session_idle: Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -204,6 +208,8 @@ pub(super) fn read_auth(env: &mut EnvReader<'_>, local_target: bool) -> AuthConf
             "32 random bytes as base64 or 64 hex characters (openssl rand -base64 32)",
         );
     }
+    // The browser sign-in flow.
+    let session_idle = Duration::from_secs(3600 * env.positive(&["AUTH_SESSION_IDLE_HOURS"], 8, 720));
     AuthConfig {
         mode,
         authkit_domain,
@@ -215,6 +221,7 @@ pub(super) fn read_auth(env: &mut EnvReader<'_>, local_target: bool) -> AuthConf
         supabase_jwt_secret,
         supabase_url,
         session_key,
+        session_idle,
     }
 }
 

@@ -12,6 +12,7 @@
 mod cors;
 pub mod error;
 pub mod jsonrpc;
+pub mod page;
 pub mod request_id;
 mod security_headers;
 
@@ -87,9 +88,20 @@ async fn boundary(
 const UNMATCHED: &str = "(unmatched)";
 
 /// Replaces the body of an error response with the JSON envelope, unless the response already
-/// is a JSON wire format (MCP JSON-RPC, OAuth errors, health reports) or an event stream.
+/// is a JSON wire format (MCP JSON-RPC, OAuth errors, health reports) or an event stream; an
+/// error of a browser route ([`page::PageError`]) becomes an HTML page instead.
 fn with_envelope(response: Response, request_id: &str, max_body_bytes: usize) -> Response {
     let error = response.extensions().get::<ApiError>().cloned();
+    if let (Some(error), Some(marker)) = (&error, response.extensions().get::<page::AsPage>().cloned()) {
+        // A browser route's error: an HTML page, never the JSON envelope.
+        let (html, csp) = page::error_page(error, &marker, request_id);
+        let (parts, _) = response.into_parts();
+        let mut response = Response::from_parts(parts, Body::from(html));
+        response.headers_mut().remove(header::CONTENT_LENGTH);
+        page::set_page_headers(&mut response, false);
+        response.headers_mut().insert(header::CONTENT_SECURITY_POLICY, csp);
+        return response;
+    }
     let content_type =
         response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or_default();
     let is_wire_format =

@@ -1,0 +1,44 @@
+//! `POST /auth/logout`: ends the browser session, its WorkOS session, and every token of it.
+//!
+//! Our session and its `sid` are ended first (KV: the `sid` is refused fleet-wide at once);
+//! then WorkOS revokes its session, so the refresh token dies too. WorkOS down does not keep
+//! anyone signed in: ours is gone either way, and the failure is logged. A cross-site POST is
+//! refused (403) by `Origin` / `Sec-Fetch-Site`, on top of the cookie's `SameSite=Lax`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{Shared, cookie, kv_unavailable, page, session};
+use crate::http::ApiError;
+
+pub(super) async fn logout(State(signin): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
+    let ready = signin.ready()?;
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if origin.is_some_and(|o| o != ready.origin) || site == Some("cross-site") {
+        return Err(ApiError::forbidden("Sign-out must come from this site."));
+    }
+    if let Some(id) = cookie::read(&headers, cookie::SESSION) {
+        let kv = &signin.app.kv;
+        let loaded = session::load(kv, id, session::now_unix()).await.map_err(kv_unavailable)?;
+        if let Some(loaded) = loaded {
+            let sid = session::end_by_key(kv, &loaded.key).await.map_err(kv_unavailable)?;
+            if let Some(sid) = sid
+                && let Err(error) = signin.workos(ready).revoke_session(&sid).await
+            {
+                tracing::warn!(error = %error, "sign-out: WorkOS did not revoke the session; ours is ended");
+            }
+        }
+    }
+    let wants_page = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let mut response =
+        if wants_page { page::signed_out() } else { Json(json!({ "signed_out": true })).into_response() };
+    response.headers_mut().append(header::SET_COOKIE, cookie::clear(cookie::SESSION));
+    Ok(response)
+}
