@@ -124,6 +124,9 @@ impl User {
     }
 }
 
+/// What a refresh token stands for: client id, user, resource.
+type Grant = (String, User, Option<String>);
+
 struct PendingCode {
     client_id: String,
     redirect_uri: String,
@@ -142,7 +145,7 @@ pub struct DoubleState {
     jwks_fetches: HashMap<Family, AtomicUsize>,
     next_user: Mutex<User>,
     codes: Mutex<HashMap<String, PendingCode>>,
-    refresh_tokens: Mutex<HashMap<String, (String, User, Option<String>)>>,
+    refresh_tokens: Mutex<HashMap<String, Grant>>,
     registered: Mutex<HashMap<String, Vec<String>>>,
     /// Lifetime of minted access tokens in seconds.
     pub access_token_ttl: Mutex<i64>,
