@@ -13,6 +13,7 @@ pub mod postgres;
 pub mod postgrest;
 pub mod sdk;
 pub mod sql;
+pub mod workos_api;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
