@@ -69,7 +69,11 @@ async fn a_dead_kv_makes_the_service_unhealthy_and_not_ready() {
 async fn an_unreachable_jwks_degrades_but_keeps_serving() {
     // A closed loopback port: the JWKS fetch fails at once, without leaving the machine.
     let domain = format!("127.0.0.1:{}", support::free_port());
-    let base = support::spawn_app(support::config(&[("AUTHKIT_DOMAIN", &domain)])).await;
+    let base = support::spawn_app(support::config(&[
+        ("AUTHKIT_DOMAIN", &domain),
+        ("PUBLIC_URL", "http://127.0.0.1:3000"),
+    ]))
+    .await;
     let (status, _, body) = get(&base, "/health").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body["status"], "degraded");

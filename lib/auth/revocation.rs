@@ -34,6 +34,7 @@ pub async fn revoke(kv: &Kv, sid: &str, ttl: Duration) -> Result<usize, KvError>
         if kv.delete(&crate::mcp::session_store::key(session)).await? {
             ended += 1;
         }
+        kv.delete(&crate::mcp::session_store::owner_key(session)).await?;
     }
     kv.delete(&sessions_key(sid)).await?;
     Ok(ended)

@@ -48,6 +48,9 @@ pub struct AuthConfig {
     pub required_scopes: Vec<String>,
     /// `AUTH_JWKS_CACHE_SECONDS`: how long fetched signing keys are trusted (default 600).
     pub jwks_ttl: Duration,
+    /// `AUTH_JWKS_REFETCH_SECONDS`: the least time between two fetches of a key set caused by a
+    /// token naming an unknown `kid` (default 60).
+    pub jwks_refetch: Duration,
     pub workos: WorkosConfig,
     /// `SUPABASE_JWT_SECRET`: in `supabase` mode, HS256 tokens are checked with it; without it,
     /// against the project's JWKS (`{SUPABASE_URL}/auth/v1/.well-known/jwks.json`).
@@ -179,6 +182,7 @@ pub(super) fn read_auth(env: &mut EnvReader<'_>, local_target: bool) -> AuthConf
         .map(list)
         .unwrap_or_default();
     let jwks_ttl = Duration::from_secs(env.positive(&["AUTH_JWKS_CACHE_SECONDS"], 600, 86_400));
+    let jwks_refetch = Duration::from_secs(env.positive(&["AUTH_JWKS_REFETCH_SECONDS"], 60, 3_600));
     let api_url = env
         .url(&["WORKOS_API_URL"], "an https URL such as https://api.workos.com")
         .filter(|url| {
@@ -217,6 +221,7 @@ pub(super) fn read_auth(env: &mut EnvReader<'_>, local_target: bool) -> AuthConf
         allowed_audiences,
         required_scopes,
         jwks_ttl,
+        jwks_refetch,
         workos,
         supabase_jwt_secret,
         supabase_url,

@@ -176,6 +176,8 @@ pub struct PlatformInfo {
     pub commit: String,
     /// `VERCEL_URL` and `VERCEL_BRANCH_URL`: hosts of this (preview) deployment.
     pub deployment_hosts: Vec<String>,
+    /// `VERCEL` is set: public paths under `/.well-known` cannot be rewritten onto functions.
+    pub vercel: bool,
 }
 
 const MAX_BODY_DEFAULT: usize = 1024 * 1024;
@@ -226,6 +228,11 @@ impl Config {
             outbound_timeout: millis(env.positive(&["ATOMS_OUTBOUND_TIMEOUT_MS"], 5_000, 60_000)),
             health_timeout: millis(env.positive(&["ATOMS_HEALTH_TIMEOUT_MS"], 1_500, 30_000)),
         };
+        let no_resource = config.http.public_url.is_none() && config.platform.deployment_hosts.is_empty();
+        if config.target == Target::Local && config.auth.mode != AuthMode::Local && no_resource {
+            // Tokens are issued for a resource URL; without one no token could ever verify.
+            env.missing("PUBLIC_URL", "the URL clients reach this server at, e.g. http://127.0.0.1:3000 (authkit and supabase modes)");
+        }
         if env.problems.is_empty() { Ok(config) } else { Err(env.problems) }
     }
 
@@ -381,7 +388,7 @@ fn read_platform(env: &EnvReader<'_>) -> PlatformInfo {
         .filter_map(|name| env.string(&[name]))
         .map(|host| host.trim_start_matches("https://").trim_end_matches('/').to_owned())
         .collect();
-    PlatformInfo { region, commit, deployment_hosts }
+    PlatformInfo { region, commit, deployment_hosts, vercel: env.string(&["VERCEL"]).is_some() }
 }
 
 fn is_redis_url(raw: &str) -> bool {

@@ -211,11 +211,15 @@ fn the_mcp_path_cannot_be_empty_or_another_route() {
 fn the_auth_mode_follows_authkit_and_the_target() {
     let mode = |vars: &[(&str, &str)]| read(vars).expect("valid").auth.mode;
     assert_eq!(mode(&[]), AuthMode::Local);
-    assert_eq!(mode(&[("AUTHKIT_DOMAIN", "acme.authkit.app")]), AuthMode::AuthKit);
+    let local_url = ("PUBLIC_URL", "http://127.0.0.1:3000");
+    assert_eq!(mode(&[("AUTHKIT_DOMAIN", "acme.authkit.app"), local_url]), AuthMode::AuthKit);
+    let problems = read(&[("AUTHKIT_DOMAIN", "acme.authkit.app")]).expect_err("no resource URL");
+    assert_eq!(variables(&problems), ["PUBLIC_URL"], "tokens are issued for a resource URL");
     let supabase = [
         ("ATOMS_AUTH_MODE", "supabase"),
         ("SUPABASE_URL", "https://abc.supabase.co"),
         ("SUPABASE_ANON_KEY", "anon"),
+        local_url,
     ];
     assert_eq!(mode(&supabase), AuthMode::Supabase);
     assert_eq!(mode(PRODUCTION), AuthMode::AuthKit);
@@ -231,8 +235,10 @@ fn the_auth_mode_follows_authkit_and_the_target() {
 
 #[test]
 fn authkit_over_plain_http_only_on_loopback() {
-    let url =
-        |domain: &str| read(&[("AUTHKIT_DOMAIN", domain)]).map(|c| c.auth.authkit_url.map(|u| u.to_string()));
+    let url = |domain: &str| {
+        read(&[("AUTHKIT_DOMAIN", domain), ("ATOMS_AUTH_MODE", "local")])
+            .map(|c| c.auth.authkit_url.map(|u| u.to_string()))
+    };
     assert_eq!(url("acme.authkit.app").expect("valid").as_deref(), Some("https://acme.authkit.app/"));
     assert_eq!(url("http://127.0.0.1:4010").expect("loopback").as_deref(), Some("http://127.0.0.1:4010/"));
     assert_eq!(url("http://localhost:4010/").expect("loopback").as_deref(), Some("http://localhost:4010/"));
@@ -271,6 +277,7 @@ fn workos_issuers_and_key_sets_derive_from_the_client_id() {
 fn scopes_audiences_and_the_session_key_are_parsed() {
     let config = read(&[
         ("FASTMCP_SERVER_AUTH_AUTHKITPROVIDER_REQUIRED_SCOPES", "openid, profile email"),
+        ("ATOMS_AUTH_MODE", "local"),
         ("AUTHKIT_ALLOWED_AUDIENCES", "client_a,client_b"),
     ])
     .expect("valid");

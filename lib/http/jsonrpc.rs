@@ -55,6 +55,15 @@ pub fn unauthorized(message: &str) -> Response {
     response
 }
 
+/// A refusal with an RFC 6750 challenge (`WWW-Authenticate: Bearer …`): 401, 403 or 400. The
+/// message is the RFC 6750 code and nothing more.
+pub fn challenge(status: StatusCode, message: &str, challenge: &str) -> Response {
+    let mut response = error(status, code::REFUSED, message);
+    let value = HeaderValue::from_str(challenge).unwrap_or_else(|_| HeaderValue::from_static("Bearer"));
+    response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    response
+}
+
 /// 413 on the MCP route, whichever layer noticed (a `Content-Length` over the limit, or a
 /// chunked body that grew past it).
 pub fn payload_too_large(limit_bytes: usize) -> Response {

@@ -66,10 +66,37 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         store,
         dev_tokens: Arc::new(crate::auth::dev_token::DevTokens::new(&config.database.data_dir)),
         atoms_tools,
+        verifier: crate::auth::verify::Verifier::from_config(config, &state.http).map(Arc::new),
+        metadata: Arc::new(crate::auth::discovery::MetadataCache::default()),
     };
-    Router::new()
+    let metadata = guard.metadata.clone();
+    let mcp = Router::new()
         .route_service(&config.http.mcp_path, service)
-        .layer(axum::middleware::from_fn_with_state(guard, transport::guard))
+        .layer(axum::middleware::from_fn_with_state(guard, transport::guard));
+    mcp.merge(discovery_routes(config, metadata).with_state(state.clone()))
+}
+
+/// The OAuth discovery documents (public, no token): Protected Resource Metadata at both
+/// well-known paths and at the path a Vercel rewrite reaches, and AuthKit's metadata.
+fn discovery_routes(
+    config: &Config,
+    metadata: Arc<crate::auth::discovery::MetadataCache>,
+) -> Router<AppState> {
+    use crate::auth::discovery::{self, VERCEL_AS_PATH, VERCEL_PRM_PATH};
+    use axum::routing::get;
+    let authorization_server = get(move |axum::extract::State(state): axum::extract::State<AppState>| {
+        let metadata = metadata.clone();
+        async move { metadata.serve(&state).await }
+    });
+    Router::new()
+        .route("/.well-known/oauth-protected-resource", get(discovery::protected_resource))
+        .route(
+            &format!("/.well-known/oauth-protected-resource{}", config.http.mcp_path),
+            get(discovery::protected_resource),
+        )
+        .route(VERCEL_PRM_PATH, get(discovery::protected_resource))
+        .route("/.well-known/oauth-authorization-server", authorization_server.clone())
+        .route(VERCEL_AS_PATH, authorization_server)
 }
 
 /// `Host` values accepted (DNS-rebinding protection): the public URL's host, the deployment's

@@ -21,6 +21,11 @@ pub fn key(session_id: &str) -> String {
     format!("mcp:session:{session_id}")
 }
 
+/// The KV key naming the subject that created a session (sessions belong to their user).
+pub fn owner_key(session_id: &str) -> String {
+    format!("mcp:session-owner:{session_id}")
+}
+
 pub struct KvSessionStore {
     pub kv: Kv,
     pub ttl: Duration,

@@ -1,15 +1,20 @@
 //! What Atoms adds around rmcp's Streamable HTTP service on the MCP route, in order:
 //!
 //! 1. **Identity hook**: every request becomes a caller [`Identity`] before rmcp sees it, handed
-//!    to handlers through the request extensions. Today only the local mode exists (the local
-//!    target *and* a loopback listener, checked per request: every request is the local user);
-//!    anything else answers 401 until token verification lands in this same hook.
+//!    to handlers through the request extensions. In `authkit` and `supabase` modes the bearer
+//!    token is verified (`crate::auth::verify`); refusals are 401/403 with an RFC 6750 challenge
+//!    naming the Protected Resource Metadata, and a token in the query string is refused. In
+//!    `local` mode (the local target *and* a loopback listener, checked per request) a dev token
+//!    names its user and no token is the local user.
 //! 2. **Body checks**: malformed JSON → 400 `-32700`; batches and non-JSON-RPC bodies → 400
 //!    `-32600` (rmcp would answer plain-text 415).
-//! 3. **Session liveness**: a legacy `Mcp-Session-Id` must still exist in the KV (shared by all
-//!    instances), and each use refreshes its TTL; unknown, expired or deleted → 404, even if this
-//!    instance still holds it in memory. KV outage → 503, never a false 404 (clients
-//!    re-initialize on 404). A successful `DELETE` removes the KV entry and answers 200 with an
+//! 3. **Session liveness, ownership and revocation** (one KV round trip): a legacy
+//!    `Mcp-Session-Id` must still exist in the KV (shared by all instances) and belong to the
+//!    caller's subject, and each use refreshes its TTL; unknown, expired, deleted or someone
+//!    else's → 404 (the same answer: no hint that it exists), even if this instance still holds
+//!    it in memory. A token whose `sid` was revoked → 401. KV outage → 503, never a false 404
+//!    (clients re-initialize on 404). A new session records its owner (and its `sid`, so a
+//!    revocation ends it). A successful `DELETE` removes the KV entry and answers 200 with an
 //!    empty body (rmcp says 202, which the official Python SDK reports as a failed termination).
 //!    A new session the KV could not store is closed and answered 503, not handed out.
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
@@ -17,7 +22,13 @@
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
-use axum::http::{Method, header};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, header};
+
+use crate::auth::discovery::{self, ChallengeError, MetadataCache};
+use crate::auth::revocation;
+use crate::auth::verify::{Failure, Verifier};
+use crate::kv::{Command, Reply};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -53,69 +64,86 @@ pub struct GuardState {
     pub dev_tokens: Arc<DevTokens>,
     /// The route serves the Atoms tools: plain stateless calls take the fast path.
     pub atoms_tools: bool,
+    /// The token verifier (`authkit`/`supabase` modes); `None` in local mode.
+    pub verifier: Option<Arc<Verifier>>,
+    /// AuthKit's authorization server metadata, for the discovery pass-through.
+    pub metadata: Arc<MetadataCache>,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
     let state = &guard.app;
-    let identity = match identify(&guard, &request) {
+    let (mut parts, body) = request.into_parts();
+    if parts.method == Method::GET
+        && let Some(document) = discovery_query(parts.uri.query())
+    {
+        // A Vercel rewrite of `/oauth/<document>` onto this function.
+        return guard.discovery(document, &parts.headers).await;
+    }
+    let identity = match identify(&guard, &parts).await {
         Ok(identity) => identity,
         Err(response) => return *response,
     };
-    let (mut parts, body) = request.into_parts();
     parts.extensions.insert(identity.clone());
 
     let mut is_initialize = false;
-    let mut cacheable = None;
-    let body = if parts.method == Method::POST {
+    let mut kind = Kind::Other;
+    let bytes = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
             return jsonrpc::payload_too_large(state.config.http.max_body_bytes);
         };
-        let kind = match classify(&bytes) {
+        kind = match classify(&bytes) {
             Ok(kind) => kind,
             Err(response) => return *response,
         };
         is_initialize = kind == Kind::Initialize;
-        if kind == Kind::ToolCall
-            && guard.atoms_tools
-            && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
-        {
-            return super::fast_call::answer(call, state.db.as_ref(), &identity).await;
-        }
-        if kind == Kind::List {
-            cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
-        }
-        if let Some(request) = &cacheable
-            && let Some(answer) = guard.lists.answer(request)
-        {
-            return answer;
-        }
-        Body::from(bytes)
+        Ok(bytes)
     } else {
-        body
+        Err(body)
     };
 
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     // Every request carrying a session id, `initialize` included: a deleted session must not
     // be revived by an instance that still holds it in memory.
-    if let Some(session) = &session {
-        // One round trip both proves the session is live and refreshes its TTL (sessions expire
-        // after MCP_SESSION_TTL_HOURS of inactivity, not of age).
-        match state.kv.expire(&session_store::key(session), state.config.sessions.ttl).await {
-            Ok(true) => {}
-            Ok(false) => return jsonrpc::session_not_found(),
-            Err(error) => {
-                tracing::warn!(error = %error, "session lookup failed");
-                return jsonrpc::unavailable("session storage is unavailable; retry shortly");
-            }
-        }
+    if let Err(response) = check_liveness(state, session.as_deref(), &identity).await {
+        return *response;
     }
+
+    let mut cacheable = None;
+    let body = match bytes {
+        Ok(bytes) => {
+            if kind == Kind::ToolCall
+                && guard.atoms_tools
+                && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
+            {
+                return super::fast_call::answer(call, state.db.as_ref(), &identity).await;
+            }
+            if kind == Kind::List {
+                cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
+            }
+            if let Some(request) = &cacheable
+                && let Some(answer) = guard.lists.answer(request)
+            {
+                return answer;
+            }
+            Body::from(bytes)
+        }
+        Err(body) => body,
+    };
+
     let is_delete = parts.method == Method::DELETE;
     let mut response = next.run(Request::from_parts(parts, body)).await;
-    if is_initialize && let Some(created) = unstored_session(&guard, &response) {
-        // rmcp answered with a session no instance can find again: close it, tell the client.
-        let _ = guard.sessions.close_session(&created.into()).await;
-        return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+    if is_initialize
+        && let Some(created) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
+    {
+        let created = created.to_owned();
+        let unstored = guard.store.take_unstored(&created);
+        if unstored || !record_owner(state, &created, &identity).await {
+            // rmcp answered with a session no instance can find (or attribute) again: close it,
+            // tell the client.
+            let _ = guard.sessions.close_session(&created.into()).await;
+            return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+        }
     }
     if let Some(request) = &cacheable {
         response = guard.lists.remember(request, response).await;
@@ -124,7 +152,9 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         && response.status().is_success()
         && let Some(session) = &session
     {
-        if let Err(error) = state.kv.delete(&session_store::key(session)).await {
+        let keys = [session_store::key(session), session_store::owner_key(session)];
+        let deletes = keys.into_iter().map(|key| Command::Del { key }).collect();
+        if let Err(error) = state.kv.pipeline(deletes).await {
             tracing::warn!(error = %error, "session delete failed");
         }
         // rmcp answers 202; the official Python SDK accepts only 200/204 (and 405).
@@ -133,49 +163,201 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     json_rpc_errors(response).await
 }
 
-/// The session id of an `initialize` answer whose session the KV did not take.
-fn unstored_session(guard: &GuardState, response: &Response) -> Option<String> {
-    let created = response.headers().get("mcp-session-id")?.to_str().ok()?;
-    guard.store.take_unstored(created).then(|| created.to_owned())
+impl GuardState {
+    /// Serves a discovery document asked for through the MCP path's query.
+    async fn discovery(&self, document: Discovery, headers: &HeaderMap) -> Response {
+        match document {
+            Discovery::ProtectedResource => discovery::protected_resource_document(&self.app.config, headers),
+            Discovery::AuthorizationServer => self.metadata.serve(&self.app).await,
+        }
+    }
 }
 
-/// Decides who the caller is. Only where this process runs as the local target *and* the
-/// request arrived on a loopback listener (`host::local` says which): a dev token
-/// (`atoms dev-token`) names its user, and no token at all is the local user. Any other request
-/// is refused until token verification for deployments lands here.
-fn identify(guard: &GuardState, request: &Request) -> Result<Identity, Box<Response>> {
-    let loopback = request.extensions().get::<Listener>().is_some_and(Listener::is_loopback);
+#[derive(Debug, Clone, Copy)]
+enum Discovery {
+    ProtectedResource,
+    AuthorizationServer,
+}
+
+/// `?oauth=protected-resource` / `?oauth=authorization-server`, what the Vercel rewrites add.
+fn discovery_query(query: Option<&str>) -> Option<Discovery> {
+    query?.split('&').find_map(|pair| match pair {
+        "oauth=protected-resource" => Some(Discovery::ProtectedResource),
+        "oauth=authorization-server" => Some(Discovery::AuthorizationServer),
+        _ => None,
+    })
+}
+
+/// One KV round trip: the session (if any) exists, belongs to `identity`, and is refreshed;
+/// the token's `sid` (if any) is not revoked.
+async fn check_liveness(
+    state: &AppState,
+    session: Option<&str>,
+    identity: &Identity,
+) -> Result<(), Box<Response>> {
+    let ttl = state.config.sessions.ttl;
+    let mut commands = Vec::with_capacity(4);
+    if let Some(session) = session {
+        commands.push(Command::Get { key: session_store::owner_key(session) });
+        commands.push(Command::Expire { key: session_store::key(session), ttl });
+        commands.push(Command::Expire { key: session_store::owner_key(session), ttl });
+    }
+    if let Some(sid) = &identity.session_id {
+        commands.push(Command::Get { key: revocation::revoked_key(sid) });
+    }
+    if commands.is_empty() {
+        return Ok(());
+    }
+    let replies = match state.kv.pipeline(commands).await {
+        Ok(replies) => replies,
+        Err(error) => {
+            tracing::warn!(error = %error, "session and revocation lookup failed");
+            return Err(Box::new(jsonrpc::unavailable("session storage is unavailable; retry shortly")));
+        }
+    };
+    let mut replies = replies.into_iter();
+    if session.is_some() {
+        let owner = replies.next();
+        let live = replies.next();
+        let _owner_refreshed = replies.next();
+        let owned = matches!(&owner, Some(Reply::Text(owner)) if *owner == identity.subject);
+        if !owned || live != Some(Reply::Int(1)) {
+            return Err(Box::new(jsonrpc::session_not_found()));
+        }
+    }
+    if identity.session_id.is_some() && !matches!(replies.next(), Some(Reply::Nil) | None) {
+        tracing::info!(reason = "revoked sid", "token refused");
+        return Err(Box::new(jsonrpc::unauthorized("invalid_token")));
+    }
+    Ok(())
+}
+
+/// Records who owns a new session (and under which `sid`), in one round trip. False when the
+/// KV did not take it.
+async fn record_owner(state: &AppState, session: &str, identity: &Identity) -> bool {
+    let ttl = state.config.sessions.ttl;
+    let mut commands = vec![Command::Set {
+        key: session_store::owner_key(session),
+        value: identity.subject.clone(),
+        ttl: Some(ttl),
+        only_if_absent: false,
+    }];
+    if let Some(sid) = &identity.session_id {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        commands.push(Command::ZAdd {
+            key: revocation::sessions_key(sid),
+            score: now.as_secs_f64(),
+            member: session.to_owned(),
+        });
+        commands.push(Command::Expire { key: revocation::sessions_key(sid), ttl });
+    }
+    match state.kv.pipeline(commands).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::warn!(error = %error, "new MCP session owner not stored: answering 503");
+            false
+        }
+    }
+}
+
+/// Decides who the caller is.
+///
+/// - `authkit` / `supabase` mode: the bearer token must verify (`crate::auth::verify`); the
+///   local identity and dev tokens are never granted.
+/// - `local` mode, only where this process runs as the local target *and* the request arrived
+///   on a loopback listener (`host::local` says which): a dev token (`atoms dev-token`) names
+///   its user, and no token at all is the local user. Any other request is refused.
+async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<Response>> {
+    let config = &guard.app.config;
+    let refuse = |error: ChallengeError| {
+        let challenge = discovery::challenge(config, &request.headers, error);
+        let message = error.code().unwrap_or("authentication required");
+        Box::new(jsonrpc::challenge(error.status(), message, &challenge))
+    };
+    if query_has_token(request.uri.query()) {
+        tracing::info!(reason = "token in query string", "token refused");
+        return Err(refuse(ChallengeError::InvalidRequest));
+    }
+    let mut identity = match &guard.verifier {
+        Some(verifier) => {
+            let Some(value) = request.headers.get(header::AUTHORIZATION) else {
+                return Err(refuse(ChallengeError::None));
+            };
+            let Some(token) = bearer(value) else {
+                tracing::info!(reason = "not a bearer credential", "token refused");
+                return Err(refuse(ChallengeError::InvalidToken));
+            };
+            match verifier.verify(token, crate::auth::jwt::now_unix()).await {
+                Ok(verified) => {
+                    let mut identity = verified.identity.clone();
+                    identity.bearer = Some(crate::secret::Secret::new(token.to_owned()));
+                    identity
+                }
+                Err(Failure::Invalid(reason)) => {
+                    tracing::info!(reason = %reason, "token refused");
+                    return Err(refuse(ChallengeError::InvalidToken));
+                }
+                Err(Failure::InsufficientScope) => {
+                    tracing::info!(reason = "missing a required scope", "token refused");
+                    return Err(refuse(ChallengeError::InsufficientScope));
+                }
+                Err(Failure::Unavailable(reason)) => {
+                    tracing::warn!(reason = %reason, "token cannot be checked: issuer keys unavailable");
+                    return Err(Box::new(jsonrpc::unavailable(
+                        "the sign-in provider's keys are unavailable; retry shortly",
+                    )));
+                }
+            }
+        }
+        None => local_identity(guard, request)?,
+    };
+    identity.request_id = request.extensions.get::<RequestId>().map(|id| id.0.clone());
+    Ok(identity)
+}
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive).
+fn bearer(value: &axum::http::HeaderValue) -> Option<&str> {
+    let value = value.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
+/// RFC 6750 §2.3 query tokens, which we never accept (they end up in logs and histories).
+fn query_has_token(query: Option<&str>) -> bool {
+    query.is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("access_token")))
+}
+
+/// The local mode's identity (see [`identify`]).
+fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<Response>> {
+    let loopback = request.extensions.get::<Listener>().is_some_and(Listener::is_loopback);
     if guard.app.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
-            "authentication required: this deployment accepts no tokens yet",
+            "authentication required: local mode serves loopback clients of the local target only",
         )));
     }
-    let mut identity = match request.headers().get(header::AUTHORIZATION) {
+    match request.headers.get(header::AUTHORIZATION) {
         None => {
             let mut local = Identity::new(LOCAL_SUBJECT);
             local.name = Some("Local user".to_owned());
-            local
+            Ok(local)
         }
         Some(value) => {
             let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
             let now = crate::auth::dev_token::now_unix();
             match token.map(|token| guard.dev_tokens.verify(token, now)) {
-                Some(Ok(identity)) => identity,
+                Some(Ok(identity)) => Ok(identity),
                 // Never the local user: a bad token is an error, whatever it is.
                 Some(Err(error)) => {
                     tracing::info!(reason = %error, "dev token refused");
-                    return Err(Box::new(jsonrpc::unauthorized(&format!("invalid token: {error}"))));
+                    Err(Box::new(jsonrpc::unauthorized(&format!("invalid token: {error}"))))
                 }
-                None => {
-                    return Err(Box::new(jsonrpc::unauthorized(
-                        "invalid token: send `Authorization: Bearer <token>` (from `atoms dev-token`)",
-                    )));
-                }
+                None => Err(Box::new(jsonrpc::unauthorized(
+                    "invalid token: send `Authorization: Bearer <token>` (from `atoms dev-token`)",
+                ))),
             }
         }
-    };
-    identity.request_id = request.extensions().get::<RequestId>().map(|id| id.0.clone());
-    Ok(identity)
+    }
 }
 
 /// The fields of a JSON-RPC message the guard looks at; everything else is skipped unparsed.

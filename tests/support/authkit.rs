@@ -48,14 +48,14 @@ pub struct Key {
     pub published: bool,
 }
 
-/// A new 2048-bit RSA key from `openssl genpkey` (PKCS#8 DER on stdout).
+/// A new 2048-bit RSA key from `openssl genpkey` (DER `RSAPrivateKey` on stdout).
 pub fn generate_key(kid: &str) -> Key {
     let output = std::process::Command::new("openssl")
         .args(["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-outform", "DER"])
         .output()
         .expect("run openssl (scripts/test installs it)");
     assert!(output.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&output.stderr));
-    let pair = ring::signature::RsaKeyPair::from_pkcs8(&output.stdout).expect("PKCS#8 RSA key");
+    let pair = ring::signature::RsaKeyPair::from_der(&output.stdout).expect("DER RSA private key");
     let components = ring::rsa::PublicKeyComponents::<Vec<u8>>::from(pair.public());
     let public_der = pair.public().as_ref().to_vec();
     Key { kid: kid.to_owned(), pair, n: components.n, e: components.e, public_der, published: true }

@@ -248,8 +248,13 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
 
 /// Starts `atoms serve`'s server in this process on a free loopback port; returns its base URL.
 pub async fn spawn_app(config: Config) -> String {
+    spawn_app_on(config, 0).await
+}
+
+/// [`spawn_app`] on `port` (0: any), for configurations that name their own URL.
+pub async fn spawn_app_on(config: Config, port: u16) -> String {
     let options =
-        ServeOptions { host: [127, 0, 0, 1].into(), port: 0, embedded_database: false, conformance: false };
+        ServeOptions { host: [127, 0, 0, 1].into(), port, embedded_database: false, conformance: false };
     let server = LocalServer::bind(config, &options).await.expect("bind local server");
     let base = format!("http://{}", server.address);
     tokio::spawn(server.run());
