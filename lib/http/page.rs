@@ -30,6 +30,14 @@ pub fn html(document: &Document) -> Response {
     response
 }
 
+/// `302 Found` to `location` (a browser route's redirect, as OAuth specifications write it).
+pub fn found(location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (axum::http::StatusCode::FOUND, [(header::LOCATION, value)]).into_response(),
+        Err(_) => ApiError::internal().into_response(),
+    }
+}
+
 /// An error answered with an HTML page instead of the JSON envelope, with an optional link
 /// (text, href) to what the person can do next.
 pub struct PageError {

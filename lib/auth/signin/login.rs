@@ -8,7 +8,7 @@
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
 
@@ -17,7 +17,7 @@ use super::session::{self, BrowserSession};
 use super::{Shared, cookie, kv_unavailable, page, random};
 use crate::auth::workos::{Authenticated, WorkosError, safe_code};
 use crate::http::ApiError;
-use crate::http::page::PageError;
+use crate::http::page::{PageError, found};
 
 const SIGN_IN_AGAIN: (&str, &str) = ("Sign in again", "/auth/login");
 
@@ -49,7 +49,7 @@ pub(super) async fn login(
     pending::store(&signin.app.kv, &state, &pending).await.map_err(kv_unavailable)?;
     let redirect_uri = format!("{}/auth/callback", ready.origin);
     let target = signin.workos(ready).authorize_url(&redirect_uri, &state, &challenge);
-    let mut response = Redirect::to(&target).into_response();
+    let mut response = found(&target);
     let lifetime = pending::LIFETIME.as_secs();
     response.headers_mut().append(header::SET_COOKIE, cookie::set(cookie::LOGIN, &binding, lifetime));
     response
@@ -114,7 +114,7 @@ pub(super) async fn callback(
     session::create(kv, &session_id, &browser_session, ready.lifetimes).await.map_err(kv_unavailable)?;
 
     let mut response = match &pending.return_to {
-        Some(path) => Redirect::to(path).into_response(),
+        Some(path) => found(path),
         None => page::signed_in(&browser_session, &signin.app.config, ready),
     };
     let max_age = ready.lifetimes.absolute.as_secs();
