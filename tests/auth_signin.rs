@@ -18,9 +18,7 @@ use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use support::authkit::{AuthKitDouble, User};
-use support::workos_api::{self, API_KEY, WEBHOOK_SECRET, WorkosApi};
-
-const SESSION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+use support::workos_api::{self, WEBHOOK_SECRET, WorkosApi};
 
 /// `atoms serve`'s router configured against the double, and the double.
 struct App {
@@ -39,30 +37,13 @@ impl App {
     /// `redis`: real Redis instead of the in-process KV; `extra`: more variables.
     async fn start_with(redis: bool, extra: &[(&str, &str)]) -> Self {
         let (double, api) = workos_api::start();
-        let port = support::free_port();
-        let base = format!("http://127.0.0.1:{port}");
         let redis = redis.then(support::start_redis);
         let redis_url = redis.as_ref().map(support::redis_url);
-        let mut vars: Vec<(String, String)> = double.env(&base);
-        vars.extend(
-            [
-                ("WORKOS_API_KEY", API_KEY),
-                ("ATOMS_SESSION_KEY", SESSION_KEY),
-                ("WORKOS_WEBHOOK_SECRET", WEBHOOK_SECRET),
-            ]
-            .map(|(k, v)| (k.to_owned(), v.to_owned())),
-        );
+        let mut vars: Vec<(&str, &str)> = extra.to_vec();
         if let Some(url) = &redis_url {
-            vars.push(("REDIS_URL".to_owned(), url.clone()));
+            vars.push(("REDIS_URL", url));
         }
-        vars.extend(extra.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
-        let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let config = support::config(&pairs);
-        let options =
-            ServeOptions { host: [127, 0, 0, 1].into(), port, embedded_database: false, conformance: false };
-        let server = LocalServer::bind(config, &options).await.expect("bind atoms serve");
-        let kv = server.state.kv.clone();
-        tokio::spawn(server.run());
+        let (base, kv) = workos_api::serve_atoms(&double, &vars).await;
         Self { base, kv, double, api, _redis: redis }
     }
 
@@ -442,7 +423,13 @@ async fn sign_out_revokes_the_workos_session_and_the_sid() {
     let sid = claims(&access_token(&app, &browser).await)["sid"].as_str().expect("sid").to_owned();
 
     // Cross-site sign-out attempts are refused, the session lives on.
-    for (header, value) in [("origin", "https://evil.example"), ("sec-fetch-site", "cross-site")] {
+    let attempts = [
+        ("origin", "https://evil.example"),
+        ("origin", "null"),
+        ("sec-fetch-site", "cross-site"),
+        ("sec-fetch-site", "same-site"), // another port of 127.0.0.1
+    ];
+    for (header, value) in attempts {
         let response = Browser::client()
             .post(app.url("/auth/logout"))
             .header("cookie", browser.cookie_header())
@@ -450,7 +437,7 @@ async fn sign_out_revokes_the_workos_session_and_the_sid() {
             .send()
             .await
             .expect("POST");
-        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header}");
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{header}: {value}");
     }
     assert_eq!(app.token(&browser).await.status(), StatusCode::OK);
 

@@ -89,6 +89,36 @@ pub fn start() -> (AuthKitDouble, Arc<WorkosApi>) {
     (double, api)
 }
 
+/// `atoms serve`'s server in this process, on a free loopback port, configured against
+/// `double` for the sign-in flow (API key, session key, webhook secret) plus `extra` variables;
+/// returns its base URL and its KV.
+pub async fn serve_atoms(double: &AuthKitDouble, extra: &[(&str, &str)]) -> (String, atoms::kv::Kv) {
+    let port = super::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut vars: Vec<(String, String)> = double.env(&base);
+    let own = [
+        ("WORKOS_API_KEY", API_KEY),
+        ("ATOMS_SESSION_KEY", SESSION_KEY),
+        ("WORKOS_WEBHOOK_SECRET", WEBHOOK_SECRET),
+    ];
+    vars.extend(own.iter().chain(extra).map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let pairs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let options = atoms::serve::ServeOptions {
+        host: [127, 0, 0, 1].into(),
+        port,
+        embedded_database: false,
+        conformance: false,
+    };
+    let server =
+        atoms::serve::LocalServer::bind(super::config(&pairs), &options).await.expect("bind atoms serve");
+    let kv = server.state.kv.clone();
+    tokio::spawn(server.run());
+    (base, kv)
+}
+
+/// A valid `ATOMS_SESSION_KEY` (32 bytes, base64).
+pub const SESSION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 type Shared = State<(Arc<DoubleState>, Arc<WorkosApi>)>;
 
 pub fn routes(double: Arc<DoubleState>, api: Arc<WorkosApi>) -> Router {

@@ -3,7 +3,8 @@
 //! Our session and its `sid` are ended first (KV: the `sid` is refused fleet-wide at once);
 //! then WorkOS revokes its session, so the refresh token dies too. WorkOS down does not keep
 //! anyone signed in: ours is gone either way, and the failure is logged. A cross-site POST is
-//! refused (403) by `Origin` / `Sec-Fetch-Site`, on top of the cookie's `SameSite=Lax`.
+//! refused (403) by `Sec-Fetch-Site` / `Origin`, on top of the cookie's `SameSite=Lax` (which
+//! still lets another port of the same host — same-site — send it).
 
 use axum::Json;
 use axum::extract::State;
@@ -16,9 +17,7 @@ use crate::http::ApiError;
 
 pub(super) async fn logout(State(signin): Shared, headers: HeaderMap) -> Result<Response, ApiError> {
     let ready = signin.ready()?;
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if origin.is_some_and(|o| o != ready.origin) || site == Some("cross-site") {
+    if !same_origin(&headers, &ready.origin) {
         return Err(ApiError::forbidden("Sign-out must come from this site."));
     }
     if let Some(id) = cookie::read(&headers, cookie::SESSION) {
@@ -41,4 +40,18 @@ pub(super) async fn logout(State(signin): Shared, headers: HeaderMap) -> Result<
         if wants_page { page::signed_out() } else { Json(json!({ "signed_out": true })).into_response() };
     response.headers_mut().append(header::SET_COOKIE, cookie::clear(cookie::SESSION));
     Ok(response)
+}
+
+/// True unless the browser says the POST came from elsewhere. `Sec-Fetch-Site` decides when
+/// present (`same-origin`, or `none` for a person's own action); otherwise `Origin`, when sent,
+/// must be ours. (Our pages' `Referrer-Policy: no-referrer` makes Chromium send `Origin: null`
+/// on their own form posts, so `Origin` alone cannot decide for current browsers.) Clients that
+/// are not browsers send neither.
+fn same_origin(headers: &HeaderMap, ours: &str) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match (header("sec-fetch-site"), header("origin")) {
+        (Some(site), _) => site == "same-origin" || site == "none",
+        (None, Some(origin)) => origin == ours,
+        (None, None) => true,
+    }
 }
