@@ -464,3 +464,76 @@ async fn supabase_mode_checks_hs256_tokens_of_the_project() {
         "aud must be authenticated"
     );
 }
+
+#[tokio::test]
+async fn a_preview_refuses_production_tokens() {
+    let double = AuthKitDouble::start();
+    let redis = support::start_redis();
+    let redis_url = support::redis_url(&redis);
+    let preview_host = "atoms-git-feature-acme.vercel.app";
+    let config = support::config(&[
+        ("VERCEL_ENV", "preview"),
+        ("VERCEL_URL", "atoms-abc123-acme.vercel.app"),
+        ("VERCEL_BRANCH_URL", preview_host),
+        ("AUTHKIT_DOMAIN", &double.url),
+        ("WORKOS_API_URL", &double.url),
+        ("WORKOS_CLIENT_ID", &double.state.client_id),
+        ("WORKOS_API_KEY", "sk_test_preview"),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("REDIS_URL", &redis_url),
+    ]);
+    let base = support::spawn_app(config).await;
+    let client = reqwest::Client::new();
+    let list_as = |aud: &str| {
+        let claims = double.state.claims(Family::Mcp, "user_01ALICE", "s1", Some(aud));
+        let token = double.state.mint(Family::Mcp, &claims);
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": support::mcp::meta()}});
+        client
+            .post(format!("{base}/api/mcp"))
+            .header("host", preview_host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", support::mcp::CURRENT)
+            .header("mcp-method", "tools/list")
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+    };
+    let production = list_as("https://atoms.example.com/api/mcp").await.expect("request");
+    assert_eq!(production.status(), StatusCode::UNAUTHORIZED, "a production token on a preview");
+    let challenge = production.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"https://{preview_host}/.well-known/oauth-protected-resource/api/mcp\""
+        )),
+        "the preview names its own metadata: {challenge}"
+    );
+    let own = list_as(&format!("https://{preview_host}/api/mcp")).await.expect("request");
+    assert_eq!(own.status(), StatusCode::OK, "a token for the preview's branch URL");
+    let deployment = list_as("https://atoms-abc123-acme.vercel.app/api/mcp").await.expect("request");
+    assert_eq!(deployment.status(), StatusCode::OK, "a token for the deployment's own URL");
+    let prm: Value = client
+        .get(format!("{base}/.well-known/oauth-protected-resource/api/mcp"))
+        .header("host", preview_host)
+        .send()
+        .await
+        .expect("prm")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(prm["resource"], format!("https://{preview_host}/api/mcp"));
+    let foreign: Value = client
+        .get(format!("{base}/.well-known/oauth-protected-resource/api/mcp"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("prm")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(
+        foreign["resource"], "https://evil.example/api/mcp",
+        "a foreign Host never becomes the resource"
+    );
+}
