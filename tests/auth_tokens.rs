@@ -537,3 +537,49 @@ async fn a_preview_refuses_production_tokens() {
         "a foreign Host never becomes the resource"
     );
 }
+
+#[tokio::test]
+async fn supabase_mode_checks_es256_tokens_against_the_project_jwks() {
+    let double = AuthKitDouble::start();
+    let port = support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = support::config(&[
+        ("ATOMS_AUTH_MODE", "supabase"),
+        ("SUPABASE_URL", &double.url),
+        ("SUPABASE_ANON_KEY", "anon"),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("PUBLIC_URL", &public),
+    ]);
+    let base = support::spawn_app_on(config, port).await;
+    let claims = json!({"iss": format!("{}/auth/v1", double.url), "sub": "6f1c-user", "aud": "authenticated",
+        "role": "authenticated", "exp": now() + 600, "iat": now()});
+    let good = double.state.mint_supabase(&claims);
+    assert_ok(&list(&base, Some(&bearer(&good)), "").await, "ES256 project token");
+    // The same claims signed with an RSA key under the P-256 kid, and HS256 with the point:
+    // the key's type decides the algorithm, never the header.
+    let rsa = double.state.with_current_key(Family::Mcp, |key| {
+        sign_raw(&json!({"alg": "RS256", "kid": "supabase-p256"}), &claims, Signer::Rs256(key))
+    });
+    assert_eq!(
+        list(&base, Some(&bearer(&rsa)), "").await.status,
+        StatusCode::UNAUTHORIZED,
+        "RS256 under an EC kid"
+    );
+    let hs = sign_raw(&json!({"alg": "HS256", "kid": "supabase-p256"}), &claims, Signer::Hs256(b"anything"));
+    assert_eq!(
+        list(&base, Some(&bearer(&hs)), "").await.status,
+        StatusCode::UNAUTHORIZED,
+        "HS256 without a secret"
+    );
+    let (head, payload, signature) = {
+        let mut parts = good.split('.');
+        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+    };
+    let mut forged = claims.clone();
+    forged["sub"] = json!("someone-else");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let tampered = format!("{head}.{}.{signature}", b64.encode(forged.to_string()));
+    assert_ne!(payload, b64.encode(forged.to_string()));
+    assert_eq!(list(&base, Some(&bearer(&tampered)), "").await.status, StatusCode::UNAUTHORIZED, "tampered");
+}
