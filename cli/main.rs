@@ -108,6 +108,19 @@ enum BenchTarget {
         #[arg(long, default_value_t = 5_000)]
         sequential: usize,
     },
+    /// Token verification: CPU per authenticated tools/list beside local mode, and the cold
+    /// instance's first authenticated request (needs the openssl CLI for a throwaway key).
+    Auth {
+        /// Concurrent connections for the load phase.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests per connection in the load phase.
+        #[arg(long, default_value_t = 2_000)]
+        requests: usize,
+        /// Fresh processes for the cold-start measurement.
+        #[arg(long, default_value_t = 20)]
+        cold_runs: usize,
+    },
     /// (internal) The bare hyper baseline server of `bench mcp`.
     #[command(hide = true)]
     BaselineServer {
@@ -178,6 +191,12 @@ fn main() -> ExitCode {
             run(async move {
                 let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
                 atoms::bench::mcp::run(&atoms, connections, requests, sequential).await.map(|r| r.render())
+            })
+        }
+        Command::Bench { target: BenchTarget::Auth { connections, requests, cold_runs } } => {
+            run(async move {
+                let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+                atoms::bench::auth::run(&atoms, connections, requests, cold_runs).await.map(|r| r.render())
             })
         }
         Command::Bench { target: BenchTarget::BaselineServer { port, body } } => run(async move {

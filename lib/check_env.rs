@@ -90,6 +90,14 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, requested: Option<Target>)
                     "authkit",
                     config.auth.authkit_domain.clone().unwrap_or_else(|| "not configured".to_owned()),
                 ),
+                ("auth mode", config.auth.mode.as_str().to_owned()),
+                (
+                    "token audiences",
+                    match crate::auth::verify::resource_urls(&config) {
+                        urls if urls.is_empty() => "none (no PUBLIC_URL)".to_owned(),
+                        urls => urls.join(", "),
+                    },
+                ),
             ];
             EnvReport { target: config.target, overridden, problems, summary }
         }

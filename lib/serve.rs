@@ -91,11 +91,24 @@ impl LocalServer {
         let base = format!("http://{}", self.address);
         let config = &self.state.config;
         let mcp = &config.http.mcp_path;
+        let who = match config.auth.mode {
+            crate::config::AuthMode::Local => {
+                "no token = the local user; other users: Authorization: Bearer $(atoms dev-token --sub <id>)"
+                    .to_owned()
+            }
+            mode => format!(
+                "{} mode: clients sign in through {} (OAuth discovery from the 401 challenge)\n  \
+                 GET  {base}/.well-known/oauth-protected-resource{mcp}  protected resource metadata",
+                mode.as_str(),
+                crate::auth::discovery::authorization_server(config)
+                    .unwrap_or_else(|| "(not configured)".to_owned()),
+            ),
+        };
         format!(
             "atoms {} serving on {base} (target {}, kv {}, database {})\n  \
              POST {base}{mcp}  MCP endpoint (Streamable HTTP); point a client at it, e.g.\n       \
              claude mcp add --transport http atoms {base}{mcp}\n       \
-             no token = the local user; other users: Authorization: Bearer $(atoms dev-token --sub <id>)\n  \
+             {who}\n  \
              GET  {base}/health        deep health report\n  \
              GET  {base}/health/ready  readiness\n  \
              GET  {base}/health/live   liveness\n  \

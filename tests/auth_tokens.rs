@@ -464,3 +464,122 @@ async fn supabase_mode_checks_hs256_tokens_of_the_project() {
         "aud must be authenticated"
     );
 }
+
+#[tokio::test]
+async fn a_preview_refuses_production_tokens() {
+    let double = AuthKitDouble::start();
+    let redis = support::start_redis();
+    let redis_url = support::redis_url(&redis);
+    let preview_host = "atoms-git-feature-acme.vercel.app";
+    let config = support::config(&[
+        ("VERCEL_ENV", "preview"),
+        ("VERCEL_URL", "atoms-abc123-acme.vercel.app"),
+        ("VERCEL_BRANCH_URL", preview_host),
+        ("AUTHKIT_DOMAIN", &double.url),
+        ("WORKOS_API_URL", &double.url),
+        ("WORKOS_CLIENT_ID", &double.state.client_id),
+        ("WORKOS_API_KEY", "sk_test_preview"),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("REDIS_URL", &redis_url),
+    ]);
+    let base = support::spawn_app(config).await;
+    let client = reqwest::Client::new();
+    let list_as = |aud: &str| {
+        let claims = double.state.claims(Family::Mcp, "user_01ALICE", "s1", Some(aud));
+        let token = double.state.mint(Family::Mcp, &claims);
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": support::mcp::meta()}});
+        client
+            .post(format!("{base}/api/mcp"))
+            .header("host", preview_host)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", support::mcp::CURRENT)
+            .header("mcp-method", "tools/list")
+            .bearer_auth(token)
+            .body(body.to_string())
+            .send()
+    };
+    let production = list_as("https://atoms.example.com/api/mcp").await.expect("request");
+    assert_eq!(production.status(), StatusCode::UNAUTHORIZED, "a production token on a preview");
+    let challenge = production.headers()["www-authenticate"].to_str().expect("ascii").to_owned();
+    assert!(
+        challenge.contains(&format!(
+            "resource_metadata=\"https://{preview_host}/.well-known/oauth-protected-resource/api/mcp\""
+        )),
+        "the preview names its own metadata: {challenge}"
+    );
+    let own = list_as(&format!("https://{preview_host}/api/mcp")).await.expect("request");
+    assert_eq!(own.status(), StatusCode::OK, "a token for the preview's branch URL");
+    let deployment = list_as("https://atoms-abc123-acme.vercel.app/api/mcp").await.expect("request");
+    assert_eq!(deployment.status(), StatusCode::OK, "a token for the deployment's own URL");
+    let prm: Value = client
+        .get(format!("{base}/.well-known/oauth-protected-resource/api/mcp"))
+        .header("host", preview_host)
+        .send()
+        .await
+        .expect("prm")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(prm["resource"], format!("https://{preview_host}/api/mcp"));
+    let foreign: Value = client
+        .get(format!("{base}/.well-known/oauth-protected-resource/api/mcp"))
+        .header("host", "evil.example")
+        .send()
+        .await
+        .expect("prm")
+        .json()
+        .await
+        .expect("json");
+    assert_ne!(
+        foreign["resource"], "https://evil.example/api/mcp",
+        "a foreign Host never becomes the resource"
+    );
+}
+
+#[tokio::test]
+async fn supabase_mode_checks_es256_tokens_against_the_project_jwks() {
+    let double = AuthKitDouble::start();
+    let port = support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let config = support::config(&[
+        ("ATOMS_AUTH_MODE", "supabase"),
+        ("SUPABASE_URL", &double.url),
+        ("SUPABASE_ANON_KEY", "anon"),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("PUBLIC_URL", &public),
+    ]);
+    let base = support::spawn_app_on(config, port).await;
+    let claims = json!({"iss": format!("{}/auth/v1", double.url), "sub": "6f1c-user", "aud": "authenticated",
+        "role": "authenticated", "exp": now() + 600, "iat": now()});
+    let good = double.state.mint_supabase(&claims);
+    assert_ok(&list(&base, Some(&bearer(&good)), "").await, "ES256 project token");
+    // The same claims signed with an RSA key under the P-256 kid, and HS256 with the point:
+    // the key's type decides the algorithm, never the header.
+    let rsa = double.state.with_current_key(Family::Mcp, |key| {
+        sign_raw(&json!({"alg": "RS256", "kid": "supabase-p256"}), &claims, Signer::Rs256(key))
+    });
+    assert_eq!(
+        list(&base, Some(&bearer(&rsa)), "").await.status,
+        StatusCode::UNAUTHORIZED,
+        "RS256 under an EC kid"
+    );
+    let hs = sign_raw(&json!({"alg": "HS256", "kid": "supabase-p256"}), &claims, Signer::Hs256(b"anything"));
+    assert_eq!(
+        list(&base, Some(&bearer(&hs)), "").await.status,
+        StatusCode::UNAUTHORIZED,
+        "HS256 without a secret"
+    );
+    let (head, payload, signature) = {
+        let mut parts = good.split('.');
+        (parts.next().unwrap_or_default(), parts.next().unwrap_or_default(), parts.next().unwrap_or_default())
+    };
+    let mut forged = claims.clone();
+    forged["sub"] = json!("someone-else");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let tampered = format!("{head}.{}.{signature}", b64.encode(forged.to_string()));
+    assert_ne!(payload, b64.encode(forged.to_string()));
+    assert_eq!(list(&base, Some(&bearer(&tampered)), "").await.status, StatusCode::UNAUTHORIZED, "tampered");
+}

@@ -117,7 +117,7 @@ pub fn challenge(config: &Config, headers: &HeaderMap, error: ChallengeError) ->
 }
 
 /// The authorization server MCP clients are sent to.
-fn authorization_server(config: &Config) -> Option<String> {
+pub fn authorization_server(config: &Config) -> Option<String> {
     match config.auth.mode {
         AuthMode::AuthKit => config.auth.authkit_issuer(),
         AuthMode::Supabase => config.auth.supabase_issuer(),

@@ -7,8 +7,9 @@
 //!   at most once per `AUTH_JWKS_REFETCH_SECONDS` (default a minute), so random kids cannot make
 //!   us hammer the issuer.
 //! - One fetch at a time per key set: concurrent requests wait for it instead of fetching too.
-//! - Only RSA keys meant for signatures (`kty: RSA`, `use` absent or `sig`, `alg` absent or
-//!   `RS256`) are kept.
+//! - Only signing keys are kept: RSA (`kty: RSA`, `alg` absent or `RS256`) and P-256
+//!   (`kty: EC`, `crv: P-256`, `alg` absent or `ES256`), `use` absent or `sig`. Which algorithms
+//!   an issuer may use is the verifier's decision, not the key set's.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,7 +19,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 
-use super::jwt::RsaKey;
+use super::jwt::{PublicKey, RsaKey};
 
 /// The least time between two fetches after a failed one.
 pub const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(5);
@@ -38,14 +39,14 @@ pub enum KeyError {
 
 #[derive(Default)]
 struct Cached {
-    keys: HashMap<String, Arc<RsaKey>>,
+    keys: HashMap<String, Arc<PublicKey>>,
     fetched: Option<Instant>,
     last_failure: Option<Instant>,
 }
 
 /// What the cache says about a kid without fetching.
 enum Decision {
-    Key(Arc<RsaKey>),
+    Key(Arc<PublicKey>),
     Refuse(KeyError),
     Fetch,
 }
@@ -75,7 +76,7 @@ impl KeySet {
         kid: Option<&str>,
         http: &reqwest::Client,
         timeout: Duration,
-    ) -> Result<Arc<RsaKey>, KeyError> {
+    ) -> Result<Arc<PublicKey>, KeyError> {
         match self.decide(kid) {
             Decision::Key(key) => return Ok(key),
             Decision::Refuse(error) => return Err(error),
@@ -132,7 +133,7 @@ impl KeySet {
     }
 }
 
-fn find(keys: &HashMap<String, Arc<RsaKey>>, kid: Option<&str>) -> Option<Arc<RsaKey>> {
+fn find(keys: &HashMap<String, Arc<PublicKey>>, kid: Option<&str>) -> Option<Arc<PublicKey>> {
     match kid {
         Some(kid) => keys.get(kid).cloned(),
         None if keys.len() == 1 => keys.values().next().cloned(),
@@ -144,7 +145,7 @@ async fn fetch(
     url: &str,
     http: &reqwest::Client,
     timeout: Duration,
-) -> Result<HashMap<String, Arc<RsaKey>>, String> {
+) -> Result<HashMap<String, Arc<PublicKey>>, String> {
     let response =
         http.get(url).timeout(timeout).send().await.map_err(|e| {
             if e.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() }
@@ -163,24 +164,33 @@ async fn fetch(
     parse_jwks(&document)
 }
 
-/// The RSA signing keys of a JWKS document, by kid (a key without kid is kept under "").
-pub fn parse_jwks(document: &Value) -> Result<HashMap<String, Arc<RsaKey>>, String> {
+/// The signing keys of a JWKS document, by kid (a key without kid is kept under "").
+pub fn parse_jwks(document: &Value) -> Result<HashMap<String, Arc<PublicKey>>, String> {
     let keys = document.get("keys").and_then(Value::as_array).ok_or("JWKS has no keys array")?;
     let mut found = HashMap::new();
     for key in keys {
         let text = |name: &str| key.get(name).and_then(Value::as_str);
-        if text("kty") != Some("RSA")
-            || text("use").is_some_and(|u| u != "sig")
-            || text("alg").is_some_and(|a| a != "RS256")
-        {
+        if text("use").is_some_and(|u| u != "sig") {
             continue;
         }
         let decode =
             |name: &str| text(name).and_then(|v| URL_SAFE_NO_PAD.decode(v.trim_end_matches('=')).ok());
-        let (Some(n), Some(e)) = (decode("n"), decode("e")) else {
-            continue;
+        let parsed = match (text("kty"), text("alg")) {
+            (Some("RSA"), None | Some("RS256")) => match (decode("n"), decode("e")) {
+                (Some(n), Some(e)) => PublicKey::Rsa(RsaKey { n, e }),
+                _ => continue,
+            },
+            (Some("EC"), None | Some("ES256")) if text("crv") == Some("P-256") => {
+                match (decode("x"), decode("y")) {
+                    (Some(x), Some(y)) if x.len() == 32 && y.len() == 32 => {
+                        PublicKey::P256([&[4u8][..], &x, &y].concat())
+                    }
+                    _ => continue,
+                }
+            }
+            _ => continue,
         };
-        found.insert(text("kid").unwrap_or_default().to_owned(), Arc::new(RsaKey { n, e }));
+        found.insert(text("kid").unwrap_or_default().to_owned(), Arc::new(parsed));
     }
     Ok(found)
 }

@@ -108,6 +108,24 @@ impl<'a> Unverified<'a> {
             .map_err(|_| TokenError::Signature)
     }
 
+    /// The header's `alg`, which must be one of `accepted` *and* fit `key`'s type (an RSA key
+    /// only ever checks RS256, a P-256 key only ES256: no algorithm confusion).
+    pub fn verify_with(&self, key: &PublicKey, accepted: &[&str]) -> Result<(), TokenError> {
+        let alg = self.header.get("alg").and_then(Value::as_str).unwrap_or_default();
+        if !accepted.contains(&alg) {
+            return Err(TokenError::Algorithm(alg.chars().take(16).collect()));
+        }
+        match (alg, key) {
+            ("RS256", PublicKey::Rsa(key)) => self.verify_rs256(key),
+            ("ES256", PublicKey::P256(point)) => {
+                let key =
+                    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, point);
+                key.verify(self.signing_input.as_bytes(), &self.signature).map_err(|_| TokenError::Signature)
+            }
+            _ => Err(TokenError::Algorithm(alg.chars().take(16).collect())),
+        }
+    }
+
     /// HS256 with `secret` (constant-time comparison inside `ring`).
     pub fn verify_hs256(&self, secret: &[u8]) -> Result<(), TokenError> {
         self.require_alg("HS256")?;
@@ -122,6 +140,14 @@ impl<'a> Unverified<'a> {
 pub struct RsaKey {
     pub n: Vec<u8>,
     pub e: Vec<u8>,
+}
+
+/// A signing key from a JWKS: RSA (RS256) or NIST P-256 (ES256, Supabase's asymmetric keys).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    Rsa(RsaKey),
+    /// The uncompressed point `04 || x || y` (65 bytes).
+    P256(Vec<u8>),
 }
 
 /// Checks `exp` (required), `nbf` and `iat` (when present) against `now` with the leeway.

@@ -10,7 +10,8 @@
 //!   `{WORKOS_API_URL}/user_management/{client id}` (or `WORKOS_ISSUER`), RS256 over
 //!   `/sso/jwks/{client id}`; an `aud`, when present, must be the client id.
 //! - **Supabase Auth tokens** (`supabase` mode): `iss` = `{SUPABASE_URL}/auth/v1`,
-//!   `aud` = `authenticated`, HS256 with `SUPABASE_JWT_SECRET` or RS256 over the project's JWKS.
+//!   `aud` = `authenticated`, HS256 with `SUPABASE_JWT_SECRET`, else ES256 or RS256 over the
+//!   project's JWKS (the key's type must fit the algorithm).
 //!
 //! Every token needs `exp` (≤ 30 s leeway, also on `nbf`/`iat`) and a `sub`. A verified token is
 //! remembered (keyed by its SHA-256, bounded, never past its `exp`), so a warm request pays one
@@ -56,6 +57,8 @@ enum Keys {
 
 struct Issuer {
     family: TokenFamily,
+    /// Algorithms accepted from this issuer's key set.
+    algorithms: &'static [&'static str],
     iss: String,
     keys: Keys,
     /// `aud` must contain one of these; empty = `aud` optional but, when present, checked
@@ -107,6 +110,7 @@ impl Verifier {
                     audiences.extend(auth.allowed_audiences.iter().cloned());
                     issuers.push(Issuer {
                         family: TokenFamily::McpOAuth,
+                        algorithms: &["RS256"],
                         iss,
                         keys: jwks(url),
                         audiences,
@@ -116,6 +120,7 @@ impl Verifier {
                 if let (Some(iss), Some(url)) = (auth.workos.session_issuer(), auth.workos.jwks_url()) {
                     issuers.push(Issuer {
                         family: TokenFamily::WorkosSession,
+                        algorithms: &["RS256"],
                         iss,
                         keys: jwks(url),
                         audiences: Vec::new(),
@@ -131,6 +136,8 @@ impl Verifier {
                     };
                     issuers.push(Issuer {
                         family: TokenFamily::Supabase,
+                        // Supabase's asymmetric signing keys are ES256 (the default) or RS256.
+                        algorithms: &["ES256", "RS256"],
                         iss,
                         keys,
                         audiences: vec!["authenticated".to_owned()],
@@ -196,12 +203,15 @@ impl Verifier {
             Keys::Hs256(secret) => parsed.verify_hs256(secret.expose().as_bytes()),
             Keys::Jwks(keys) => {
                 // Refuse other algorithms before fetching anything for them.
-                parsed.require_alg("RS256").map_err(Failure::Invalid)?;
+                let alg = parsed.header.get("alg").and_then(Value::as_str).unwrap_or_default();
+                if !issuer.algorithms.contains(&alg) {
+                    return Err(Failure::Invalid(TokenError::Algorithm(alg.chars().take(16).collect())));
+                }
                 let key = keys.key(parsed.kid(), &self.http, self.timeout).await.map_err(|e| match e {
                     KeyError::Unknown => Failure::Invalid(TokenError::UnknownKey),
                     KeyError::Unavailable(reason) => Failure::Unavailable(reason),
                 })?;
-                parsed.verify_rs256(&key)
+                parsed.verify_with(&key, issuer.algorithms)
             }
         }
         .map_err(Failure::Invalid)?;

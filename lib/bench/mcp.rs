@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use super::{ChildServer, cpu_time, ms, quantile};
 
-const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
+pub(crate) const TOOLS_LIST: &str = r#"{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}"#;
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
 
 #[derive(Debug)]
@@ -28,11 +28,11 @@ pub struct McpBenchReport {
     pub initialize: Vec<Duration>,
 }
 
-fn free_port() -> Result<u16, String> {
+pub(crate) fn free_port() -> Result<u16, String> {
     super::free_port().map_err(|e| e.to_string())
 }
 
-async fn wait_ready(port: u16) -> Result<(), String> {
+pub(crate) async fn wait_ready(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while Instant::now() < deadline {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
@@ -43,7 +43,7 @@ async fn wait_ready(port: u16) -> Result<(), String> {
     Err(format!("nothing listens on port {port}"))
 }
 
-fn post(
+pub(crate) fn post(
     client: &reqwest::Client,
     url: &str,
     body: &'static str,
@@ -59,30 +59,35 @@ fn post(
         .body(body)
 }
 
-/// `connections` clients, each sending `per_connection` sequential `tools/list` calls; returns
-/// (server CPU time per request, requests per second).
-async fn load(
+/// `connections` clients, each sending `per_connection` sequential `tools/list` calls (with
+/// `token` as a bearer token, if given); returns (server CPU time per request, requests per
+/// second).
+pub(crate) async fn load(
     pid: u32,
     url: &str,
+    token: Option<&str>,
     connections: usize,
     per_connection: usize,
 ) -> Result<(Duration, f64), String> {
     let before = cpu_time(pid)?;
     let started = Instant::now();
     let url = Arc::new(url.to_owned());
+    let token: Option<Arc<str>> = token.map(Into::into);
     let tasks: Vec<_> = (0..connections)
         .map(|_| {
             let url = url.clone();
+            let token = token.clone();
             tokio::spawn(async move {
                 let client = reqwest::Client::builder()
                     .pool_max_idle_per_host(1)
                     .build()
                     .map_err(|e| e.to_string())?;
                 for _ in 0..per_connection {
-                    let response = post(&client, &url, TOOLS_LIST, "tools/list", "2026-07-28")
-                        .send()
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let mut request = post(&client, &url, TOOLS_LIST, "tools/list", "2026-07-28");
+                    if let Some(token) = &token {
+                        request = request.bearer_auth(token);
+                    }
+                    let response = request.send().await.map_err(|e| e.to_string())?;
                     if !response.status().is_success() {
                         return Err(format!("HTTP {}", response.status()));
                     }
@@ -165,11 +170,11 @@ pub async fn run(
     let baseline_url = format!("http://127.0.0.1:{baseline_port}/api/mcp");
 
     // Warm both, then measure.
-    load(server.0.id(), &url, connections, 50).await?;
-    load(baseline.0.id(), &baseline_url, connections, 50).await?;
-    let (atoms_cpu, atoms_rps) = load(server.0.id(), &url, connections, per_connection).await?;
+    load(server.0.id(), &url, None, connections, 50).await?;
+    load(baseline.0.id(), &baseline_url, None, connections, 50).await?;
+    let (atoms_cpu, atoms_rps) = load(server.0.id(), &url, None, connections, per_connection).await?;
     let (baseline_cpu, baseline_rps) =
-        load(baseline.0.id(), &baseline_url, connections, per_connection).await?;
+        load(baseline.0.id(), &baseline_url, None, connections, per_connection).await?;
     let tools_list = sequential(&url, TOOLS_LIST, "tools/list", "2026-07-28", sequential_n).await?;
     let initialize = sequential(&url, INITIALIZE, "initialize", "2025-11-25", sequential_n).await?;
     let _ = std::fs::remove_file(&body_file);

@@ -149,6 +149,8 @@ pub struct DoubleState {
     registered: Mutex<HashMap<String, Vec<String>>>,
     /// Lifetime of minted access tokens in seconds.
     pub access_token_ttl: Mutex<i64>,
+    /// The P-256 key of a Supabase project's JWKS (`/auth/v1/.well-known/jwks.json`).
+    supabase_key: ring::signature::EcdsaKeyPair,
     counter: AtomicUsize,
 }
 
@@ -302,6 +304,7 @@ impl AuthKitDouble {
             refresh_tokens: Mutex::default(),
             registered: Mutex::default(),
             access_token_ttl: Mutex::new(3600),
+            supabase_key: generate_p256_key(),
             counter: AtomicUsize::new(1),
         });
         let router = routes(state.clone()).merge(extra(state.clone()));
@@ -346,6 +349,7 @@ fn routes(state: Arc<DoubleState>) -> Router {
         .route("/.well-known/oauth-authorization-server", get(metadata))
         .route("/oauth2/jwks", get(mcp_jwks))
         .route("/sso/jwks/{client_id}", get(session_jwks))
+        .route("/auth/v1/.well-known/jwks.json", get(supabase_jwks))
         .route("/oauth2/register", post(register))
         .route("/oauth2/authorize", get(authorize))
         .route("/oauth2/token", post(token))
@@ -502,4 +506,44 @@ pub fn random_hex() -> String {
     let mut bytes = [0u8; 16];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).expect("randomness");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A P-256 key from `openssl genpkey` (its PEM output is PKCS#8).
+fn generate_p256_key() -> ring::signature::EcdsaKeyPair {
+    let output = std::process::Command::new("openssl")
+        .args(["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"])
+        .output()
+        .expect("run openssl");
+    assert!(output.status.success(), "openssl genpkey: {}", String::from_utf8_lossy(&output.stderr));
+    let pem = String::from_utf8(output.stdout).expect("PEM");
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body).expect("PEM body");
+    ring::signature::EcdsaKeyPair::from_pkcs8(
+        &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        &der,
+        &ring::rand::SystemRandom::new(),
+    )
+    .expect("PKCS#8 P-256 key")
+}
+
+impl DoubleState {
+    /// Signs `claims` as the Supabase project would with its asymmetric key (ES256, kid
+    /// `supabase-p256`); `SUPABASE_URL` = this double's URL.
+    pub fn mint_supabase(&self, claims: &Value) -> String {
+        let header = json!({"alg": "ES256", "typ": "JWT", "kid": "supabase-p256"});
+        let input = format!("{}.{}", B64.encode(header.to_string()), B64.encode(claims.to_string()));
+        let signature = self
+            .supabase_key
+            .sign(&ring::rand::SystemRandom::new(), input.as_bytes())
+            .expect("ES256 signature");
+        format!("{input}.{}", B64.encode(signature.as_ref()))
+    }
+}
+
+async fn supabase_jwks(State(state): State<Arc<DoubleState>>) -> Response {
+    use ring::signature::KeyPair as _;
+    let point = state.supabase_key.public_key().as_ref();
+    let jwk = json!({"kty": "EC", "crv": "P-256", "alg": "ES256", "use": "sig", "kid": "supabase-p256",
+        "x": B64.encode(&point[1..33]), "y": B64.encode(&point[33..65])});
+    axum::Json(json!({ "keys": [jwk] })).into_response()
 }

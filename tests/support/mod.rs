@@ -176,8 +176,12 @@ const LOG_FILE: &str = "stderr.log";
 /// `atoms serve --no-database` plus `extra` arguments, as its own process on a free loopback
 /// port with only `env` in its environment; its log lines go to a file ([`Process::logs`]).
 pub fn atoms_serve(extra: &[&str], env: &[(&str, &str)]) -> Process {
+    atoms_serve_on(free_port(), extra, env)
+}
+
+/// [`atoms_serve`] on a given port (for configurations that name their own URL).
+pub fn atoms_serve_on(port: u16, extra: &[&str], env: &[(&str, &str)]) -> Process {
     let dir = TempDir::new("serve");
-    let port = free_port();
     let mut child = Command::new(env!("CARGO_BIN_EXE_atoms"))
         .args(["serve", "--no-database", "--port", &port.to_string()])
         .args(extra)

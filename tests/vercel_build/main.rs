@@ -40,7 +40,7 @@ use output::{
 /// Each rewrite of `vercel.json` (by its `source`) with public paths and where the built
 /// `config.json` must send them (`None`: nowhere, the path is not rewritten).
 type Samples = &'static [(&'static str, Option<&'static str>)];
-const REWRITES: [(&str, Samples); 2] = [
+const REWRITES: [(&str, Samples); 3] = [
     ("/health", &[("/health", Some("/api/health"))]),
     (
         "/health/:probe(live|ready)",
@@ -48,6 +48,14 @@ const REWRITES: [(&str, Samples); 2] = [
             ("/health/live", Some("/api/health?probe=live")),
             ("/health/ready", Some("/api/health?probe=ready")),
             ("/health/other", None),
+        ],
+    ),
+    (
+        "/oauth/:document(protected-resource|authorization-server)",
+        &[
+            ("/oauth/protected-resource", Some("/api/mcp?oauth=protected-resource")),
+            ("/oauth/authorization-server", Some("/api/mcp?oauth=authorization-server")),
+            ("/oauth/other", None),
         ],
     ),
 ];
