@@ -12,7 +12,8 @@
 //! - neither `vercel deploy` nor `vercel deploy --prebuilt` would upload any local state, and the
 //!   source upload holds every file of the checkout (as the CLI's own upload code computes them);
 //! - the built binaries serve: the MCP function answers a 2026-07-28 `server/discover`, the
-//!   health function its probes, each started as Vercel's runtime starts it (`VERCEL_DEV_PORT`).
+//!   health function its probes, the auth function its rewritten sign-in paths, each started as
+//!   Vercel's runtime starts it (`VERCEL_DEV_PORT`).
 //!
 //! The build runs once per test binary (`build.rs`), shared by the tests below, which read its
 //! result and start its executables through `output.rs`. The copy lives in
@@ -40,7 +41,7 @@ use output::{
 /// Each rewrite of `vercel.json` (by its `source`) with public paths and where the built
 /// `config.json` must send them (`None`: nowhere, the path is not rewritten).
 type Samples = &'static [(&'static str, Option<&'static str>)];
-const REWRITES: [(&str, Samples); 3] = [
+const REWRITES: [(&str, Samples); 5] = [
     ("/health", &[("/health", Some("/api/health"))]),
     (
         "/health/:probe(live|ready)",
@@ -58,6 +59,17 @@ const REWRITES: [(&str, Samples); 3] = [
             ("/oauth/other", None),
         ],
     ),
+    (
+        "/auth/:action(login|callback|token|logout)",
+        &[
+            ("/auth/login", Some("/api/auth?action=login")),
+            ("/auth/callback", Some("/api/auth?action=callback")),
+            ("/auth/token", Some("/api/auth?action=token")),
+            ("/auth/logout", Some("/api/auth?action=logout")),
+            ("/auth/other", None),
+        ],
+    ),
+    ("/auth/webhooks/workos", &[("/auth/webhooks/workos", Some("/api/auth?action=webhook"))]),
 ];
 
 /// The security headers of the Rust boundary (`lib/http/security_headers.rs`), which the static
@@ -152,7 +164,7 @@ fn static_pages_get_security_headers_and_functions_keep_their_own() {
     let build = build();
     let mut pages = vec!["/".to_owned()];
     pages.extend(files_under(&build.output.join("static")).iter().map(|file| format!("/{file}")));
-    let functions = ["/api/mcp", "/api/health", "/health", "/health/live"];
+    let functions = ["/api/mcp", "/api/health", "/health", "/health/live", "/api/auth", "/auth/login"];
     let paths: Vec<&str> = pages.iter().map(String::as_str).chain(functions).collect();
     let routes = routes(&paths);
     for page in &pages {
@@ -309,4 +321,26 @@ async fn the_built_health_function_answers_its_probes() {
             assert_eq!(code, 200, "{report}");
         }
     }
+}
+
+#[tokio::test]
+async fn the_built_auth_function_serves_the_rewritten_sign_in_paths() {
+    let function = Function::start(build(), "auth");
+    let routes = routes(&["/auth/login", "/auth/webhooks/workos"]);
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    // Unconfigured (no WorkOS variables here): the flow's own answer proves the rewritten path
+    // reached its handler through the whole boundary — an HTML page for the browser route, a
+    // JSON envelope for the webhook.
+    let login = routes["/auth/login"]["rewrite"].as_str().expect("/auth/login is rewritten");
+    let response = client.get(function.url(login)).send().await.expect("GET login");
+    assert_eq!(response.status(), 503, "{}", function.log_hint());
+    assert!(response.headers()["content-type"].to_str().expect("ascii").starts_with("text/html"));
+    let page = response.text().await.expect("page");
+    assert!(page.contains("WORKOS_CLIENT_ID") && page.contains("ATOMS_SESSION_KEY"), "{page}");
+    let hook = routes["/auth/webhooks/workos"]["rewrite"].as_str().expect("the webhook is rewritten");
+    let response = client.post(function.url(hook)).body("{}").send().await.expect("POST webhook");
+    assert_eq!(response.status(), 503, "{}", function.log_hint());
+    let body: Value = response.json().await.expect("a JSON envelope");
+    assert!(body["error"]["message"].as_str().is_some_and(|m| m.contains("WORKOS_WEBHOOK_SECRET")), "{body}");
 }
