@@ -98,6 +98,20 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, requested: Option<Target>)
                         urls => urls.join(", "),
                     },
                 ),
+                (
+                    "browser sign-in",
+                    match crate::auth::signin::readiness(&config) {
+                        Ok(origin) => format!("ready (WorkOS redirect URI {origin}/auth/callback)"),
+                        Err(missing) => format!("not configured (missing {missing})"),
+                    },
+                ),
+                (
+                    "workos webhooks",
+                    match config.auth.workos.webhook_secret {
+                        Some(_) => "signed deliveries accepted at /auth/webhooks/workos".to_owned(),
+                        None => "not configured (WORKOS_WEBHOOK_SECRET)".to_owned(),
+                    },
+                ),
             ];
             EnvReport { target: config.target, overridden, problems, summary }
         }

@@ -47,6 +47,13 @@ fn check_env_passes_a_complete_production_environment() {
     assert_eq!(output.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("complete for target production"), "{stdout}");
     assert!(!stdout.contains("anon-secret-value") && !stdout.contains("kv-password"), "{stdout}");
+    assert!(
+        stdout
+            .contains("browser sign-in: ready (WorkOS redirect URI https://atoms.example.com/auth/callback)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("workos webhooks: not configured (WORKOS_WEBHOOK_SECRET)"), "{stdout}");
+    assert!(!stdout.contains("sk_test_secret_value") && !stdout.contains("MDEyMzQ1"), "{stdout}");
 }
 
 #[test]
@@ -77,8 +84,14 @@ fn serve_prints_what_it_serves_and_answers_health() {
         .spawn()
         .expect("start atoms serve");
     let mut banner = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut banner).expect("banner");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    stdout.read_line(&mut banner).expect("banner");
     assert!(banner.contains(&format!("serving on http://127.0.0.1:{port}")), "{banner}");
+    let mut rest = String::new();
+    while !rest.contains("/auth/webhooks/workos") && stdout.read_line(&mut rest).expect("banner") > 0 {}
+    for route in ["GET  http://127.0.0.1:", "/auth/login", "/auth/token", "POST", "/auth/logout"] {
+        assert!(rest.contains(route), "{route} in the banner: {rest}");
+    }
 
     let body = std::thread::spawn(move || {
         let runtime = tokio::runtime::Runtime::new().expect("runtime");

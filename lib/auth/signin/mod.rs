@@ -35,6 +35,7 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 
 use crate::auth::workos::Workos;
+use crate::config::Config;
 use crate::http::ApiError;
 use crate::secret::Secret;
 use crate::state::AppState;
@@ -72,42 +73,51 @@ pub(crate) struct Ready {
 
 type Shared = State<Arc<Signin>>;
 
+/// The public origin sign-in redirects back to, or the variables it lacks (for
+/// `atoms check-env`).
+pub fn readiness(config: &Config) -> Result<String, String> {
+    ready(config).map(|ready| ready.origin)
+}
+
+fn ready(config: &Config) -> Result<Ready, String> {
+    let auth = &config.auth;
+    let origin = config
+        .http
+        .public_url
+        .as_ref()
+        .map(|url| url.origin().ascii_serialization())
+        .or_else(|| config.platform.deployment_hosts.first().map(|host| format!("https://{host}")));
+    let key = auth.session_key.as_ref().and_then(|k| crate::config::decode_session_key(k.expose()));
+    match (origin, &auth.workos.client_id, &auth.workos.api_key, key) {
+        (Some(origin), Some(client_id), Some(api_key), Some(key)) => Ok(Ready {
+            origin,
+            client_id: client_id.clone(),
+            api_key: api_key.clone(),
+            seal: SealKey::new(&key),
+            lifetimes: Lifetimes {
+                idle: auth.session_idle.min(config.sessions.ttl),
+                absolute: config.sessions.ttl,
+                max_per_user: config.sessions.max_per_user,
+            },
+        }),
+        (origin, client_id, api_key, key) => {
+            let missing: Vec<&str> = [
+                (origin.is_none(), "PUBLIC_URL"),
+                (client_id.is_none(), "WORKOS_CLIENT_ID"),
+                (api_key.is_none(), "WORKOS_API_KEY"),
+                (key.is_none(), "ATOMS_SESSION_KEY"),
+            ]
+            .into_iter()
+            .filter_map(|(absent, name)| absent.then_some(name))
+            .collect();
+            Err(missing.join(", "))
+        }
+    }
+}
+
 impl Signin {
     fn new(app: AppState) -> Self {
-        let config = &app.config;
-        let auth = &config.auth;
-        let origin = config
-            .http
-            .public_url
-            .as_ref()
-            .map(|url| url.origin().ascii_serialization())
-            .or_else(|| config.platform.deployment_hosts.first().map(|host| format!("https://{host}")));
-        let key = auth.session_key.as_ref().and_then(|k| crate::config::decode_session_key(k.expose()));
-        let ready = match (origin, &auth.workos.client_id, &auth.workos.api_key, key) {
-            (Some(origin), Some(client_id), Some(api_key), Some(key)) => Ok(Ready {
-                origin,
-                client_id: client_id.clone(),
-                api_key: api_key.clone(),
-                seal: SealKey::new(&key),
-                lifetimes: Lifetimes {
-                    idle: auth.session_idle.min(config.sessions.ttl),
-                    absolute: config.sessions.ttl,
-                    max_per_user: config.sessions.max_per_user,
-                },
-            }),
-            (origin, client_id, api_key, key) => {
-                let missing: Vec<&str> = [
-                    (origin.is_none(), "PUBLIC_URL"),
-                    (client_id.is_none(), "WORKOS_CLIENT_ID"),
-                    (api_key.is_none(), "WORKOS_API_KEY"),
-                    (key.is_none(), "ATOMS_SESSION_KEY"),
-                ]
-                .into_iter()
-                .filter_map(|(absent, name)| absent.then_some(name))
-                .collect();
-                Err(missing.join(", "))
-            }
-        };
+        let ready = ready(&app.config);
         Self { app, ready }
     }
 
