@@ -573,3 +573,68 @@ async fn without_its_variables_sign_in_says_what_is_missing() {
         json_of(hook).await["error"]["message"].as_str().expect("message").contains("WORKOS_WEBHOOK_SECRET")
     );
 }
+
+#[tokio::test]
+async fn no_token_code_cookie_or_email_reaches_the_logs() {
+    let (double, api) = workos_api::start();
+    *double.state.access_token_ttl.lock().expect("ttl") = 60; // every /auth/token refreshes
+    double.state.set_next_user(User::new("user_01LOGS"));
+    let port = support::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut env = double.env(&base);
+    env.extend(
+        [
+            ("WORKOS_API_KEY", workos_api::API_KEY),
+            ("ATOMS_SESSION_KEY", workos_api::SESSION_KEY),
+            ("WORKOS_WEBHOOK_SECRET", WEBHOOK_SECRET),
+            ("LOG_LEVEL", "debug"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned())),
+    );
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let mut server = support::atoms_serve_on(port, &[], &env);
+    let app = App { base, kv: Kv::memory(), double, api, _redis: None };
+
+    let mut browser = app.browser();
+    let callback = browser.start_sign_in(&app, "").await;
+    let url = reqwest::Url::parse(&callback).expect("url");
+    let code = url.query_pairs().find(|(k, _)| k == "code").expect("code").1.into_owned();
+    assert_eq!(browser.get_keeping(&callback).await.status(), StatusCode::OK);
+    let cookie = browser.cookies["__Host-atoms_session"].clone();
+    let token = access_token(&app, &browser).await;
+    let refreshed = access_token(&app, &browser).await; // a second refresh
+    let sid = claims(&token)["sid"].as_str().expect("sid").to_owned();
+    *app.api.fail_authenticate.lock().expect("knob") = Some(500);
+    let mut other = app.browser();
+    let failing = other.start_sign_in(&app, "").await;
+    assert_eq!(other.get(&failing).await.status(), StatusCode::BAD_GATEWAY, "a failing exchange is logged");
+    *app.api.fail_authenticate.lock().expect("knob") = None;
+    let hook = app.url("/auth/webhooks/workos");
+    let data = json!({"id": sid});
+    let forged =
+        workos_api::send_webhook(&hook, "whsec_wrong", "session.revoked", data, workos_api::now_ms()).await;
+    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
+    let logout = Browser::client()
+        .post(app.url("/auth/logout"))
+        .header("cookie", browser.cookie_header())
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(logout.status(), StatusCode::OK);
+
+    let logs = server.logs();
+    assert!(logs.contains("\"route\":\"/auth/callback\""), "one line per request: {logs}");
+    assert!(logs.contains("WorkOS failed with status 500"), "the failure kind is logged: {logs}");
+    let secrets = [
+        ("the code", code.as_str()),
+        ("an access token", token.as_str()),
+        ("a refreshed token", refreshed.as_str()),
+        ("the session cookie", cookie.as_str()),
+        ("the email", "user_01LOGS@example.com"),
+        ("the API key", workos_api::API_KEY),
+        ("the webhook secret", WEBHOOK_SECRET),
+    ];
+    for (what, secret) in secrets {
+        assert!(!logs.contains(secret), "{what} leaked into the logs: {logs}");
+    }
+}
