@@ -482,6 +482,11 @@ async fn the_oldest_sessions_beyond_the_limit_are_ended() {
     assert!(atoms::auth::revocation::is_revoked(&app.kv, &first_sid).await.expect("kv"));
     assert_eq!(app.token(&second).await.status(), StatusCode::OK);
     assert_eq!(app.token(&third).await.status(), StatusCode::OK);
+    // Within the same second, still oldest first.
+    let (fourth, _) = app.signed_in("user_01FRED").await;
+    assert_eq!(app.token(&second).await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.token(&third).await.status(), StatusCode::OK);
+    assert_eq!(app.token(&fourth).await.status(), StatusCode::OK);
     let (other, _) = app.signed_in("user_01GINA").await;
     assert_eq!(app.token(&other).await.status(), StatusCode::OK, "limits are per user");
 }

@@ -92,7 +92,10 @@ pub async fn create(
     let ttl = session.ttl(session.created, lifetimes.idle).unwrap_or(Duration::from_secs(1));
     kv.set(&key, &to_json(session), Some(ttl)).await?;
     let index = user_key(&session.user.id);
-    kv.zadd(&index, session.created as f64, &key).await?;
+    // Scored to the microsecond, so sign-ins within one second still evict oldest first.
+    let score =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs_f64();
+    kv.zadd(&index, score, &key).await?;
     kv.expire(&index, lifetimes.absolute).await?;
     if let Some(sid) = &session.sid {
         kv.set(&sid_key(sid), &key, Some(lifetimes.absolute)).await?;
@@ -100,9 +103,9 @@ pub async fn create(
     let count = kv.zcard(&index).await?;
     let excess = count.saturating_sub(u64::from(lifetimes.max_per_user.max(1)));
     if excess > 0 {
-        let oldest =
-            kv.zrange_by_score(&index, f64::NEG_INFINITY, f64::INFINITY, Some(excess as usize)).await?;
-        for (victim, _) in oldest.into_iter().filter(|(k, _)| *k != key) {
+        let limit = Some(excess as usize + 1);
+        let oldest = kv.zrange_by_score(&index, f64::NEG_INFINITY, f64::INFINITY, limit).await?;
+        for (victim, _) in oldest.into_iter().filter(|(k, _)| *k != key).take(excess as usize) {
             end_by_key(kv, &victim).await?;
             kv.zrem(&index, &victim).await?;
         }
