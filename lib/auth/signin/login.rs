@@ -7,7 +7,7 @@
 //! a code WorkOS refuses (400 page) and WorkOS down (502 page, nothing stored).
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use base64::Engine as _;
 use serde::Deserialize;
@@ -52,9 +52,7 @@ pub(super) async fn login(
     let mut response = found(&target);
     let lifetime = pending::LIFETIME.as_secs();
     response.headers_mut().append(header::SET_COOKIE, cookie::set(cookie::LOGIN, &binding, lifetime));
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, "no-store".parse().unwrap_or_else(|_| unreachable!()));
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 
@@ -121,7 +119,7 @@ pub(super) async fn callback(
     let headers = response.headers_mut();
     headers.append(header::SET_COOKIE, cookie::set(cookie::SESSION, &session_id, max_age));
     headers.append(header::SET_COOKIE, cookie::clear(cookie::LOGIN));
-    headers.insert(header::CACHE_CONTROL, "no-store".parse().unwrap_or_else(|_| unreachable!()));
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }
 

@@ -200,3 +200,28 @@ pub async fn end_all_of_user(kv: &Kv, user_id: &str) -> Result<usize, KvError> {
 fn to_json(session: &BrowserSession) -> String {
     serde_json::to_string(session).unwrap_or_else(|_| unreachable!("a session always serialises"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_kv_ttl_is_the_idle_timeout_cut_at_the_absolute_end() {
+        let user = User { id: "user_1".into(), email: None, first_name: None, last_name: None };
+        let session = BrowserSession {
+            user,
+            organization_id: None,
+            sid: None,
+            created: 1_000,
+            last_seen: 1_000,
+            expires: 1_000 + 24 * 3600,
+            user_agent: None,
+            access_expires: 1_300,
+            sealed_tokens: String::new(),
+        };
+        let idle = Duration::from_secs(8 * 3600);
+        assert_eq!(session.ttl(1_000, idle), Some(idle), "idle first");
+        assert_eq!(session.ttl(1_000 + 20 * 3600, idle), Some(Duration::from_secs(4 * 3600)), "then the end");
+        assert_eq!(session.ttl(1_000 + 24 * 3600, idle), None, "over");
+    }
+}
