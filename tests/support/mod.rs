@@ -12,6 +12,7 @@ pub mod mcp;
 pub mod postgres;
 pub mod postgrest;
 pub mod sdk;
+pub mod signin;
 pub mod sql;
 pub mod workos_api;
 
