@@ -114,7 +114,9 @@ async fn a_legacy_session_lives_in_the_kv_until_deleted() {
     let session = initialize(&base).await;
     let key = atoms::mcp::session_store::key(&session);
     let ttl = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
-    assert!(ttl.as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h: {ttl:?}");
+    assert!(ttl.as_secs() > 119 * 60, "MCP_SESSION_IDLE_MINUTES default 120: {ttl:?}");
+    let owner = kv.ttl(&atoms::mcp::session_store::owner_key(&session)).await.expect("ttl").expect("owned");
+    assert!(owner.expect("expires").as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h, absolute");
 
     // Each use refreshes the idle TTL.
     kv.expire(&key, std::time::Duration::from_secs(60)).await.expect("shorten");

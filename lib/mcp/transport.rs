@@ -284,8 +284,19 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                 return Err(refuse(ChallengeError::None));
             };
             let Some(token) = bearer(value) else {
+                // RFC 6750 §3.1: another scheme is no Bearer credential at all (no error code);
+                // a Bearer header without a usable token is an invalid one.
+                let is_bearer = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.split(' ').next())
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer"));
                 tracing::info!(reason = "not a bearer credential", "token refused");
-                return Err(refuse(ChallengeError::InvalidToken));
+                return Err(refuse(if is_bearer {
+                    ChallengeError::InvalidToken
+                } else {
+                    ChallengeError::None
+                }));
             };
             match verifier.verify(token, crate::auth::jwt::now_unix()).await {
                 Ok(verified) => {
@@ -334,6 +345,25 @@ fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
     if guard.app.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
             "authentication required: local mode serves loopback clients of the local target only",
+        )));
+    }
+    // A tunnel or reverse proxy on this machine (ngrok, cloudflared, Caddy) also connects from
+    // loopback: its requests name a public host or carry forwarding headers. They get no
+    // identity here; such a setup needs a real auth mode.
+    let host = request.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host_name = host
+        .rsplit_once(':')
+        .filter(|(name, port)| !name.ends_with(':') && port.parse::<u16>().is_ok())
+        .map_or(host, |(name, _)| name);
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip", "x-forwarded-host"]
+        .iter()
+        .any(|name| request.headers.contains_key(*name));
+    if !crate::config::is_loopback_host(host_name) || forwarded {
+        tracing::info!(reason = "proxied or public host in local mode", "request refused");
+        return Err(Box::new(jsonrpc::error(
+            axum::http::StatusCode::FORBIDDEN,
+            jsonrpc::code::REFUSED,
+            "local mode serves loopback hosts only, without proxies: configure ATOMS_AUTH_MODE=authkit to serve through a tunnel or proxy",
         )));
     }
     match request.headers.get(header::AUTHORIZATION) {
