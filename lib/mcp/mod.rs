@@ -11,6 +11,7 @@ pub mod conformance;
 mod fast_call;
 pub mod list_cache;
 mod prompts;
+pub mod request_checks;
 mod resources;
 mod server;
 pub mod session_store;
