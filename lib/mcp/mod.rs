@@ -14,6 +14,7 @@ mod prompts;
 pub mod request_checks;
 mod resources;
 mod server;
+pub mod session_admin;
 pub mod session_store;
 pub mod transport;
 

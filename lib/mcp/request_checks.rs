@@ -8,7 +8,7 @@
 //! 503 (a revoked credential must never pass); one that needs it only for the limiter passes
 //! when `RATE_LIMIT_FAIL_OPEN` (the default), logged.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -220,10 +220,4 @@ pub(super) fn limited_tool_call(state: &AppState, id: serde_json::Value, decisio
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     decision.apply(&state.config.rate_limit, response.headers_mut());
     response
-}
-
-/// Helper for tests and operators: how long until `ms` (a creation time) reaches `lifetime`.
-pub fn remaining(created_ms: f64, lifetime: Duration) -> Duration {
-    let deadline = created_ms + lifetime.as_millis() as f64;
-    Duration::from_millis((deadline - now_ms() as f64).max(0.0) as u64)
 }
