@@ -187,10 +187,14 @@ pub struct RateLimitConfig {
 
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// `CACHE_ENABLED` (default true).
+    /// `CACHE_ENABLED` (default true): the stateless list cache and the read cache of slow
+    /// read operations.
     pub enabled: bool,
     /// `CACHE_TTL_SECONDS` (default 300).
     pub ttl: Duration,
+    /// `CACHE_MAX_SIZE_MB` (default 64): the read cache's total size in the KV, accounted per
+    /// entry; an answer over 1/16 of it is not cached.
+    pub max_bytes: u64,
 }
 
 /// Facts about the deployment, reported by `/health`.
@@ -242,6 +246,7 @@ impl Config {
             cache: CacheConfig {
                 enabled: env.boolean(&["CACHE_ENABLED"], true),
                 ttl: Duration::from_secs(env.positive(&["CACHE_TTL_SECONDS"], 300, 86_400)),
+                max_bytes: env.positive(&["CACHE_MAX_SIZE_MB"], 64, 64 * 1024) * 1024 * 1024,
             },
             platform: read_platform(&env),
             outbound_timeout: millis(env.positive(&["ATOMS_OUTBOUND_TIMEOUT_MS"], 5_000, 60_000)),

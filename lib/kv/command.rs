@@ -92,6 +92,20 @@ pub enum Command {
         max: u32,
         ttl: Duration,
     },
+    /// Stores a read-cache entry with its TTL and keeps the cache's total size under
+    /// `max_bytes`: `index` (a sorted set of `"<size>:<key>"` scored by expiry, ms) and `bytes`
+    /// (the running total) account for every entry; expired ones are forgotten, then the entries
+    /// closest to expiry are dropped until the total fits. Replies the keys to delete (the
+    /// dropped entries; a script only touches the keys it declares).
+    CachePut {
+        key: String,
+        value: String,
+        ttl: Duration,
+        index: String,
+        bytes: String,
+        max_bytes: u64,
+        now_ms: u64,
+    },
     /// GCRA over several buckets at once, atomically: the request passes only if every bucket
     /// has room, and only then is it counted in all of them. `buckets` are `(key, interval,
     /// burst)`: one request per `interval` sustained, `burst` at once. `now_ms` is the caller's
@@ -137,6 +151,7 @@ impl Command {
             Self::Expire { ttl, .. }
             | Self::IncrWithExpiry { ttl, .. }
             | Self::TouchOwned { ttl, .. }
+            | Self::CachePut { ttl, .. }
             | Self::ZAddCapped { ttl, .. } => Some(*ttl),
             _ => None,
         };
@@ -188,6 +203,23 @@ const GCRA: &str = "local now = tonumber(ARGV[1]) local tats = {} local retry = 
     if retry > 0 then return {0, retry, 0, reset} end \
     for i = 1, #KEYS do redis.call('SET', KEYS[i], tats[i], 'PX', math.max(1, tats[i] - now)) end \
     return {1, 0, remaining, reset}";
+
+/// CachePut. KEYS: entry, index, bytes; ARGV: value, ttl_ms, now_ms, max_bytes.
+const CACHE_PUT: &str = "local now = tonumber(ARGV[3]) local freed = 0 \
+    local function size_of(m) return tonumber(string.sub(m, 1, string.find(m, ':', 1, true) - 1)) end \
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now)) do \
+      freed = freed + size_of(m) redis.call('ZREM', KEYS[2], m) end \
+    local size = string.len(ARGV[1]) \
+    local total = redis.call('INCRBY', KEYS[3], size - freed) \
+    redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2]) \
+    redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), size .. ':' .. KEYS[1]) \
+    local dropped = {} \
+    while total > tonumber(ARGV[4]) do \
+      local oldest = redis.call('ZRANGE', KEYS[2], 0, 0) if #oldest == 0 then break end \
+      local m = oldest[1] redis.call('ZREM', KEYS[2], m) \
+      total = redis.call('INCRBY', KEYS[3], -size_of(m)) \
+      table.insert(dropped, string.sub(m, string.find(m, ':', 1, true) + 1)) end \
+    return dropped";
 
 /// TouchOwned. KEYS: session, owner; ARGV: subject, ttl_ms.
 const TOUCH_OWNED: &str = "if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end \
@@ -260,6 +292,18 @@ impl Command {
             Self::ZRemRangeByScore { key, min, max } => {
                 vec![s("ZREMRANGEBYSCORE"), key.clone(), score_arg(*min), score_arg(*max)]
             }
+            Self::CachePut { key, value, ttl, index, bytes, max_bytes, now_ms } => vec![
+                s("EVAL"),
+                s(CACHE_PUT),
+                s("3"),
+                key.clone(),
+                index.clone(),
+                bytes.clone(),
+                value.clone(),
+                millis(*ttl),
+                now_ms.to_string(),
+                max_bytes.to_string(),
+            ],
             Self::TouchOwned { session, owner, subject, ttl } => vec![
                 s("EVAL"),
                 s(TOUCH_OWNED),

@@ -197,6 +197,7 @@ impl Store {
                 Reply::Int(removed as i64)
             }
             Command::Gcra { buckets, now_ms } => self.gcra(buckets, *now_ms, now)?,
+            Command::CachePut { .. } => self.cache_put(command, now)?,
             Command::TouchOwned { session, owner, subject, ttl } => {
                 if self.text(owner, now)?.as_deref() != Some(subject.as_str()) {
                     return Ok(Reply::Int(0));
@@ -216,6 +217,44 @@ impl Store {
                 Reply::List(evicted)
             }
         })
+    }
+
+    /// The CachePut script of `command.rs`, step for step.
+    fn cache_put(&mut self, command: &Command, now: Instant) -> Result<Reply, KvError> {
+        let Command::CachePut { key, value, ttl, index, bytes, max_bytes, now_ms } = command else {
+            unreachable!("called for CachePut only")
+        };
+        let (ttl, max_bytes, now_ms) = (*ttl, *max_bytes, *now_ms);
+        let size_of = |m: &str| m.split_once(':').and_then(|(n, _)| n.parse::<i64>().ok()).unwrap_or(0);
+        let expired: Vec<String> = match self.sorted_set(index, now, false)? {
+            Some(set) => {
+                let gone: Vec<String> =
+                    set.iter().filter(|(s, _)| *s <= now_ms as f64).map(|(_, m)| m.clone()).collect();
+                set.retain(|(s, _)| *s > now_ms as f64);
+                gone
+            }
+            None => Vec::new(),
+        };
+        let freed: i64 = expired.iter().map(|m| size_of(m)).sum();
+        let mut total = self.text(bytes, now)?.and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+        total += value.len() as i64 - freed;
+        self.put(key, value.to_owned(), Some(ttl), now);
+        let member = format!("{}:{key}", value.len());
+        let expiry = now_ms as f64 + ttl.as_millis() as f64;
+        self.apply(&Command::ZAdd { key: index.to_owned(), score: expiry, member }, now)?;
+        let mut dropped = Vec::new();
+        while total > max_bytes as i64 {
+            let Some(set) = self.sorted_set(index, now, false)? else { break };
+            if set.is_empty() {
+                break;
+            }
+            let (_, oldest) = set.remove(0);
+            total -= size_of(&oldest);
+            dropped.push(Reply::Text(oldest.split_once(':').map_or(String::new(), |(_, k)| k.to_owned())));
+        }
+        self.drop_if_empty_set(index);
+        self.put(bytes, total.to_string(), None, now);
+        Ok(Reply::List(dropped))
     }
 
     /// The GCRA script of `command.rs`, step for step.

@@ -68,6 +68,8 @@ pub struct GuardState {
     pub verifier: Option<Arc<Verifier>>,
     /// AuthKit's authorization server metadata, for the discovery pass-through.
     pub metadata: Arc<MetadataCache>,
+    /// What the tool-call fast path runs against (the database and the read cache).
+    pub tools: crate::tools::Backend,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
@@ -149,7 +151,7 @@ async fn serve(
                 && guard.atoms_tools
                 && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
             {
-                return super::fast_call::answer(call, state.db.as_ref(), identity).await;
+                return super::fast_call::answer(call, &guard.tools, identity).await;
             }
             if kind == Kind::List {
                 cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
