@@ -57,10 +57,35 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// List or end users' legacy MCP sessions in the shared KV (REDIS_URL or KV_REST_API_URL).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCommand,
+    },
     /// Measure: `bench function` (size, cold start, memory) or `bench db` (operation latency).
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// A user's open sessions, oldest first.
+    List {
+        /// The user's subject (the token's `sub`).
+        #[arg(long)]
+        user: String,
+    },
+    /// End one session, every session of a user, or revoke a sign-in session (`sid`: its tokens
+    /// are refused fleet-wide and its MCP sessions end).
+    Revoke {
+        /// The `Mcp-Session-Id` to end.
+        session: Option<String>,
+        #[arg(long, conflicts_with = "session")]
+        user: Option<String>,
+        #[arg(long, conflicts_with_all = ["session", "user"])]
+        sid: Option<String>,
     },
 }
 
@@ -164,6 +189,27 @@ fn main() -> ExitCode {
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Migrate { database_url } => run(migrate(database_url)),
+        Command::Sessions { action } => run(async move {
+            let action = match action {
+                SessionsCommand::List { user } => atoms::mcp::session_admin::SessionAction::List { user },
+                SessionsCommand::Revoke { session, user, sid } => {
+                    atoms::mcp::session_admin::SessionAction::Revoke { session, user, sid }
+                }
+            };
+            let config =
+                atoms::config::Config::read(&|name| std::env::var(name).ok(), None).map_err(|problems| {
+                    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                })?;
+            if matches!(config.kv.backend, atoms::config::KvBackend::Memory) {
+                return Err("sessions live in a deployment's KV: set REDIS_URL or KV_REST_API_URL and KV_REST_API_TOKEN".to_owned());
+            }
+            let http = reqwest::Client::builder()
+                .timeout(config.outbound_timeout)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let kv = atoms::kv::Kv::from_config(&config.kv, &http).map_err(|e| e.to_string())?;
+            atoms::mcp::session_admin::command(&kv, action).await
+        }),
         Command::Bench { target: BenchTarget::Function { binary, path, mcp_discover, runs, requests } } => {
             let probe = if mcp_discover {
                 atoms::bench::function::Probe::McpDiscover(path)

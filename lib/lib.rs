@@ -8,7 +8,9 @@
 //! - [`router`]: every route, and the slice each function binary serves.
 //! - [`mcp`]: the MCP endpoint — rmcp's Streamable HTTP service behind Atoms' identity hook and
 //!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
-//! - [`auth`]: who a request comes from (today the local dev tokens of `atoms dev-token`).
+//! - [`auth`]: who a request comes from — the OAuth resource server (AuthKit, WorkOS and
+//!   Supabase tokens, discovery documents, revocation) and the local dev tokens.
+//! - [`limits`]: fleet-wide rate limits (GCRA buckets in the KV) and client addresses.
 //! - [`tools`]: the five Atoms tools — one table of operations, each a pass-through to one
 //!   database function; schemas, validation, result envelopes and export rendering.
 //! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
@@ -30,6 +32,7 @@ pub mod health;
 pub mod host;
 pub mod http;
 pub mod kv;
+pub mod limits;
 pub mod mcp;
 pub mod router;
 pub mod secret;

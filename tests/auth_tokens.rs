@@ -216,7 +216,14 @@ async fn every_bad_token_is_refused_with_invalid_token() {
         assert_refused(&reply, StatusCode::UNAUTHORIZED, "invalid_token", &f, what);
     }
     let basic = list(&f.base, Some("Basic dXNlcjpwYXNz"), "").await;
-    assert_refused(&basic, StatusCode::UNAUTHORIZED, "invalid_token", &f, "Basic credentials");
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        !basic.challenge().contains("error="),
+        "another scheme gets no error code: {}",
+        basic.challenge()
+    );
+    let empty = list(&f.base, Some("Bearer "), "").await;
+    assert_refused(&empty, StatusCode::UNAUTHORIZED, "invalid_token", &f, "an empty bearer token");
     // None of it harmed the valid token.
     assert_ok(&list(&f.base, Some(&bearer(&valid)), "").await, "valid after the attacks");
 }
@@ -582,4 +589,53 @@ async fn supabase_mode_checks_es256_tokens_against_the_project_jwks() {
     let tampered = format!("{head}.{}.{signature}", b64.encode(forged.to_string()));
     assert_ne!(payload, b64.encode(forged.to_string()));
     assert_eq!(list(&base, Some(&bearer(&tampered)), "").await.status, StatusCode::UNAUTHORIZED, "tampered");
+}
+
+#[tokio::test]
+async fn signed_in_users_reach_the_database_as_themselves() {
+    let double = AuthKitDouble::start();
+    let database = support::postgres::fresh_database().await;
+    let port = support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let mut env = double.env(&public);
+    env.push(("DATABASE_URL".to_owned(), database.expose().to_owned()));
+    let vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let base = support::spawn_app_on(support::config(&vars), port).await;
+    let resource = format!("{base}/api/mcp");
+    let token = |user: &str| {
+        let mut claims = double.state.claims(Family::Mcp, user, &format!("s_{user}"), Some(&resource));
+        claims["email"] = json!(format!("{user}@example.com"));
+        double.state.mint(Family::Mcp, &claims)
+    };
+    let (alice, bob) = (token("user_01ALICE"), token("user_01BOB"));
+    let base = base.as_str();
+    async fn workspace(base: &str, token: &str, arguments: Value) -> Value {
+        support::mcp::call_tool(base, Some(token), "workspace_tool", arguments).await
+    }
+    let call = |token: &str, arguments: Value| {
+        let token = token.to_owned();
+        async move { workspace(base, &token, arguments).await }
+    };
+    let created = call(&alice, json!({"operation": "create_workspace", "name": "Alice's"})).await;
+    assert_eq!(created["isError"], false, "{created}");
+    let ws = created["structuredContent"]["data"]["id"].clone();
+    let listed = call(&bob, json!({"operation": "list_workspaces"})).await;
+    assert_eq!(listed["structuredContent"]["data"]["items"], json!([]), "bob sees nothing of alice's");
+    let read = call(&bob, json!({"operation": "read_workspace", "workspace_id": ws})).await;
+    assert_eq!(read["isError"], true, "{read}");
+    // Once bob has written something his profile (the token's email) is known: alice shares by
+    // email, and bob sees both members.
+    let own = call(&bob, json!({"operation": "create_workspace", "name": "Bob's"})).await;
+    assert_eq!(own["isError"], false, "{own}");
+    let shared = call(
+        &alice,
+        json!({"operation": "set_member", "workspace_id": ws, "user_email": "user_01BOB@example.com", "role": "viewer"}),
+    )
+    .await;
+    assert_eq!(shared["isError"], false, "{shared}");
+    let info = call(&bob, json!({"operation": "get_workspace_info", "workspace_id": ws})).await;
+    assert_eq!(info["isError"], false, "{info}");
+    let data = &info["structuredContent"]["data"];
+    assert_eq!(data["members"].as_array().map(Vec::len), Some(2), "{data}");
+    assert_eq!(data["workspace"]["role"], "viewer", "bob's own role: {data}");
 }

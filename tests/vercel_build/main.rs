@@ -54,8 +54,15 @@ const REWRITES: [(&str, Samples); 5] = [
     (
         "/oauth/:document(protected-resource|authorization-server)",
         &[
-            ("/oauth/protected-resource", Some("/api/mcp?oauth=protected-resource")),
-            ("/oauth/authorization-server", Some("/api/mcp?oauth=authorization-server")),
+            // Vercel also appends the named segment as a query parameter; the guard reads `oauth`.
+            (
+                "/oauth/protected-resource",
+                Some("/api/mcp?oauth=protected-resource&document=protected-resource"),
+            ),
+            (
+                "/oauth/authorization-server",
+                Some("/api/mcp?oauth=authorization-server&document=authorization-server"),
+            ),
             ("/oauth/other", None),
         ],
     ),
@@ -251,26 +258,39 @@ fn uploads_carry_no_local_state_and_everything_the_build_needs() {
     assert!(outside.is_empty(), "`vercel deploy --prebuilt` would upload more than the build: {outside:?}");
 }
 
-/// The built MCP function starts and answers on its route through the whole boundary. A platform
-/// host never grants the local identity (issue 15) and deployments accept no tokens until the
-/// auth issue lands, so a 2026-07-28 `server/discover` is refused the way every unauthenticated
-/// MCP request is: 401, a JSON-RPC error body, `WWW-Authenticate: Bearer`, the function's own
-/// security headers. (When tokens are accepted, send one here and expect the discover result.)
+/// The built MCP function starts and answers on its route through the whole boundary, as a
+/// deployment in `authkit` mode would (against the AuthKit double, `VERCEL=1` as the platform
+/// sets it): a 2026-07-28 `server/discover` without a token is refused — 401, a JSON-RPC error
+/// body, a `WWW-Authenticate` challenge naming the metadata at the path Vercel's rewrite reaches,
+/// the function's own security headers — that metadata is served on the rewrite's destination,
+/// and with a token AuthKit issued for this resource the same request is answered.
 #[tokio::test]
 async fn the_built_mcp_function_answers_server_discover() {
-    let function = Function::start(build(), "mcp");
+    let double = support::authkit::AuthKitDouble::start();
+    let port = support::free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let env = double.env(&public);
+    let mut vars: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    vars.push(("VERCEL", "1"));
+    let function = Function::start_with(build(), "mcp", port, &vars);
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
-    let response = reqwest::Client::new()
-        .post(function.url("/api/mcp"))
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .header("mcp-protocol-version", "2026-07-28")
-        .header("mcp-method", "server/discover")
-        .body(
-            json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}})
-                .to_string(),
-        )
-        .send()
+    let discover = |token: Option<String>| {
+        let mut request = reqwest::Client::new()
+            .post(function.url("/api/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "server/discover")
+            .body(
+                json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {"_meta": meta}})
+                    .to_string(),
+            );
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let response = discover(None)
         .await
         .unwrap_or_else(|e| panic!("POST /api/mcp to the built mcp function: {e}; {}", function.log_hint()));
     let status = response.status();
@@ -285,15 +305,41 @@ async fn the_built_mcp_function_answers_server_discover() {
         (&json!("2.0"), &json!(-32000)),
         "{message}"
     );
-    assert!(
-        challenge.as_ref().and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("Bearer")),
-        "a Bearer challenge: {challenge:?}"
+    assert_eq!(
+        challenge.as_ref().and_then(|v| v.to_str().ok()),
+        Some(format!("Bearer resource_metadata=\"{public}/oauth/protected-resource\"").as_str()),
+        "a Bearer challenge naming the metadata where a Vercel rewrite reaches it"
     );
     assert_eq!(
         csp.as_ref().and_then(|v| v.to_str().ok()),
         Some("default-src 'none'; frame-ancestors 'none'; base-uri 'none'"),
         "the function's own security headers"
     );
+
+    // The rewrite's destination (`/oauth/protected-resource` → `/api/mcp?oauth=protected-resource`).
+    let metadata: Value =
+        reqwest::get(function.url("/api/mcp?oauth=protected-resource&document=protected-resource"))
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("metadata JSON");
+    assert_eq!(metadata["resource"], format!("{public}/api/mcp"), "{metadata}");
+    assert_eq!(metadata["authorization_servers"], json!([double.url]), "{metadata}");
+
+    let claims = double.state.claims(
+        support::authkit::Family::Mcp,
+        "user_01ALICE",
+        "s1",
+        Some(&format!("{public}/api/mcp")),
+    );
+    let token = double.state.mint(support::authkit::Family::Mcp, &claims);
+    let response = discover(Some(token)).await.expect("discover with a token");
+    let status = response.status();
+    let body: Value = response.json().await.expect("JSON");
+    assert_eq!(status, 200, "{body}\n{}", function.log_hint());
+    let versions = body["result"]["supportedVersions"].as_array().cloned().unwrap_or_default();
+    assert!(versions.contains(&json!("2026-07-28")), "the discover result: {body}");
 }
 
 #[tokio::test]

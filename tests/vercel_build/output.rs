@@ -20,8 +20,12 @@ pub(crate) struct Function {
 
 impl Function {
     pub(crate) fn start(build: &Build, name: &str) -> Self {
+        Self::start_with(build, name, support::free_port(), &[])
+    }
+
+    /// [`Function::start`] on `port` with extra environment variables.
+    pub(crate) fn start_with(build: &Build, name: &str, port: u16, env: &[(&str, &str)]) -> Self {
         let executable = executable(build, name);
-        let port = support::free_port();
         let log = build.work.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("create the function log");
         let mut child = Command::new(&executable)
@@ -29,6 +33,7 @@ impl Function {
             .env("VERCEL_DEV_PORT", port.to_string())
             .env("ATOMS_ENV", "local")
             .env("LOG_FORMAT", "text")
+            .envs(env.iter().copied())
             .current_dir(&build.project)
             .stdin(Stdio::null())
             .stdout(log_file.try_clone().expect("log handle"))

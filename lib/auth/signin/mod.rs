@@ -95,8 +95,8 @@ fn ready(config: &Config) -> Result<Ready, String> {
             api_key: api_key.clone(),
             seal: SealKey::new(&key),
             lifetimes: Lifetimes {
-                idle: auth.session_idle.min(config.sessions.ttl),
-                absolute: config.sessions.ttl,
+                idle: auth.session_idle.min(config.sessions.absolute),
+                absolute: config.sessions.absolute,
                 max_per_user: config.sessions.max_per_user,
             },
         }),
