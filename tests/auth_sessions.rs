@@ -295,3 +295,25 @@ async fn no_token_code_cookie_or_email_reaches_the_logs() {
         assert!(!logs.contains(secret), "{what} leaked into the logs: {logs}");
     }
 }
+
+#[tokio::test]
+async fn a_hanging_workos_times_out_into_a_clean_error() {
+    let app = App::start_with(false, &[("ATOMS_OUTBOUND_TIMEOUT_MS", "500")]).await;
+    *app.double.state.access_token_ttl.lock().expect("ttl") = 0; // expired when issued
+    let (browser, _) = app.signed_in("user_01HANK").await;
+    *app.api.refresh_delay.lock().expect("delay") = std::time::Duration::from_secs(5);
+    let started = std::time::Instant::now();
+    let response = app.token(&browser).await;
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "bounded by the outbound timeout");
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    let body = json_of(response).await;
+    assert_eq!(body["error"]["code"], "upstream_unavailable");
+    assert!(body["error"]["message"].as_str().expect("message").contains("not answering"), "{body}");
+    // WorkOS consumed the single-use refresh token before it stalled, so the rotation we never
+    // heard of leaves the session without a usable refresh token: the next call ends it
+    // cleanly (sign in again), never a 500.
+    *app.api.refresh_delay.lock().expect("delay") = std::time::Duration::ZERO;
+    let response = app.token(&browser).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(json_of(response).await["error"]["code"], "unauthorized");
+}

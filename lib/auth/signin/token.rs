@@ -117,6 +117,9 @@ fn renewed(
 ) -> Option<BrowserSession> {
     let facts = login::token_facts(authenticated.access_token.expose())?;
     Some(BrowserSession {
+        // WorkOS's current view of the user (a renamed user shows renamed).
+        user: authenticated.user.clone(),
+        organization_id: authenticated.organization_id.clone().or_else(|| current.organization_id.clone()),
         sid: facts.sid.or_else(|| current.sid.clone()),
         access_expires: facts.exp,
         last_seen: session::now_unix(),
