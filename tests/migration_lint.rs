@@ -42,7 +42,8 @@ fn lint(sql: &str) -> (bool, Vec<String>) {
         .current_dir(&dir.0)
         .output()
         .expect("run squawk");
-    let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+    let text =
+        String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
     // gcc format: `<file>:<line>:<col>: warning: <rule> <message>`
     let rules = text
         .lines()
@@ -65,7 +66,10 @@ fn changes_that_break_the_previous_deployment_are_refused() {
         ("drop function public.atoms_entity_get(jsonb);", "ban-drop-function"),
         ("alter table public.atoms_entities alter column name type varchar(100);", "changing-column-type"),
         ("alter table public.atoms_entities add column owner text not null;", "adding-required-field"),
-        ("alter table public.atoms_entities alter column description set not null;", "adding-not-nullable-field"),
+        (
+            "alter table public.atoms_entities alter column description set not null;",
+            "adding-not-nullable-field",
+        ),
     ];
     for (statement, rule) in cases {
         let (passed, rules) = lint(&format!("{PREAMBLE}{statement}\n"));
