@@ -1,4 +1,5 @@
-//! `atoms`: the operator CLI — run the local server, validate a deployment's environment.
+//! `atoms`: the operator CLI — run the local server, validate a deployment's environment,
+//! smoke-test and benchmark a deployment.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -57,6 +58,23 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Smoke-test a deployment: health, headers, CORS, auth challenge, tools, metrics, limits.
+    Smoke {
+        /// The deployment's origin, e.g. https://atoms.example.com or http://127.0.0.1:3000.
+        base_url: String,
+        /// Bearer token for the MCP route (enables tools/list and a read-only tool call).
+        #[arg(long)]
+        token: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The deployment's MCP path (ATOMS_MCP_PATH).
+        #[arg(long, default_value = "/api/mcp")]
+        mcp_path: String,
+        /// Timeout of each request, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
     /// Measure: `bench function` (size, cold start, memory) or `bench db` (operation latency).
     Bench {
         #[command(subcommand)]
@@ -108,6 +126,23 @@ enum BenchTarget {
         #[arg(long, default_value_t = 5_000)]
         sequential: usize,
     },
+    /// A running deployment: p50/p95/p99 per endpoint beside the production checklist.
+    Remote {
+        /// The deployment's origin, e.g. http://127.0.0.1:3000.
+        base_url: String,
+        /// Measured requests per endpoint (at most 1000), sequential on one connection.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        /// Bearer token for the MCP requests (a deployment needs one).
+        #[arg(long)]
+        token: Option<String>,
+        /// The deployment's MCP path (ATOMS_MCP_PATH).
+        #[arg(long, default_value = "/api/mcp")]
+        mcp_path: String,
+        /// Confirm that a non-loopback target is yours (otherwise it is refused).
+        #[arg(long)]
+        yes_this_is_mine: bool,
+    },
     /// (internal) The bare hyper baseline server of `bench mcp`.
     #[command(hide = true)]
     BaselineServer {
@@ -151,6 +186,30 @@ fn main() -> ExitCode {
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
         Command::Migrate { database_url } => run(migrate(database_url)),
+        Command::Smoke { base_url, token, json, mcp_path, timeout } => smoke(
+            atoms::smoke::SmokeOptions {
+                base_url,
+                token: token.map(atoms::secret::Secret::new),
+                mcp_path,
+                request_timeout: std::time::Duration::from_secs(timeout.max(1)),
+                budget: std::time::Duration::from_secs(60),
+            },
+            json,
+        ),
+        Command::Bench {
+            target: BenchTarget::Remote { base_url, requests, token, mcp_path, yes_this_is_mine },
+        } => run(async move {
+            let options = atoms::bench::remote::RemoteOptions {
+                base_url,
+                token: token.map(atoms::secret::Secret::new),
+                mcp_path,
+                requests,
+                request_timeout: std::time::Duration::from_secs(10),
+                budget: std::time::Duration::from_secs(300),
+                yes_this_is_mine,
+            };
+            atoms::bench::remote::run(options).await.map(|r| r.render())
+        }),
         Command::Bench { target: BenchTarget::Function { binary, path, mcp_discover, runs, requests } } => {
             let probe = if mcp_discover {
                 atoms::bench::function::Probe::McpDiscover(path)
@@ -202,6 +261,22 @@ fn run(command: impl Future<Output = Result<String, String>>) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(error) => fail(&error),
+    }
+}
+
+/// `atoms smoke`: the report on stdout (human or JSON), exit 1 when a check failed.
+fn smoke(options: atoms::smoke::SmokeOptions, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(atoms::smoke::run(options)) {
+        Ok(report) => {
+            let text = if json { report.to_json() } else { report.render() };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(error) => fail(&error.to_string()),
     }
 }
 

@@ -18,6 +18,7 @@
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
+//! - [`smoke`]: `atoms smoke`, the deployment playbook's smoke tests against any base URL.
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
@@ -34,6 +35,7 @@ pub mod mcp;
 pub mod router;
 pub mod secret;
 pub mod serve;
+pub mod smoke;
 pub mod state;
 pub mod telemetry;
 pub mod tools;
