@@ -51,12 +51,22 @@ enum Command {
         /// Target to check (default: what ATOMS_ENV / VERCEL_ENV say, else local).
         #[arg(long, value_enum)]
         target: Option<Target>,
+        /// Check the variables of this dotenv file (e.g. from `vercel env pull`) instead of the
+        /// process environment.
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
     },
     /// Apply pending database migrations (no-op when up to date).
     Migrate {
         /// Postgres URL (default: DATABASE_URL).
         #[arg(long)]
         database_url: Option<String>,
+        /// Take DATABASE_URL from this dotenv file (e.g. from `vercel env pull`).
+        #[arg(long, conflicts_with = "database_url")]
+        env_file: Option<std::path::PathBuf>,
+        /// Only list the migrations the database has not applied (read-only).
+        #[arg(long)]
+        pending: bool,
     },
     /// Smoke-test a deployment: health, headers, CORS, auth challenge, tools, metrics, limits.
     Smoke {
@@ -180,12 +190,18 @@ fn main() -> ExitCode {
         Command::DevToken { sub, email, name, ttl } => {
             run(async move { atoms::auth::dev_token::command(&sub, email.as_deref(), name.as_deref(), &ttl) })
         }
-        Command::CheckEnv { target } => {
-            let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);
+        Command::CheckEnv { target, env_file } => {
+            let report = match env_file {
+                Some(path) => match atoms::env_file::EnvFile::read(&path) {
+                    Ok(file) => atoms::check_env::check(&|name| file.get(name), target),
+                    Err(error) => return fail(&error),
+                },
+                None => atoms::check_env::check(&|name| std::env::var(name).ok(), target),
+            };
             let _ = std::io::stdout().write_all(report.render().as_bytes());
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Migrate { database_url } => run(migrate(database_url)),
+        Command::Migrate { database_url, env_file, pending } => run(migrate(database_url, env_file, pending)),
         Command::Smoke { base_url, token, json, mcp_path, timeout } => smoke(
             atoms::smoke::SmokeOptions {
                 base_url,
@@ -280,12 +296,25 @@ fn smoke(options: atoms::smoke::SmokeOptions, json: bool) -> ExitCode {
     }
 }
 
-async fn migrate(database_url: Option<String>) -> Result<String, String> {
-    let url = database_url
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .ok_or("no database: pass --database-url or set DATABASE_URL")?;
-    let report =
-        atoms::db::migrate::migrate(&atoms::secret::Secret::new(url)).await.map_err(|e| e.to_string())?;
+async fn migrate(
+    database_url: Option<String>,
+    env_file: Option<std::path::PathBuf>,
+    pending: bool,
+) -> Result<String, String> {
+    let url = match env_file {
+        Some(path) => atoms::env_file::EnvFile::read(&path)?
+            .get("DATABASE_URL")
+            .ok_or_else(|| format!("{} sets no DATABASE_URL", path.display()))?,
+        None => database_url
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .ok_or("no database: pass --database-url or set DATABASE_URL")?,
+    };
+    let url = atoms::secret::Secret::new(url);
+    if pending {
+        let files = atoms::db::migrate::pending(&url).await.map_err(|e| e.to_string())?;
+        return Ok(files.iter().map(|file| format!("{file}\n")).collect());
+    }
+    let report = atoms::db::migrate::migrate(&url).await.map_err(|e| e.to_string())?;
     let mut out = format!("{} migration(s) already applied\n", report.up_to_date);
     for file in &report.applied {
         out.push_str(&format!("applied {file}\n"));

@@ -253,7 +253,11 @@ async fn the_mcp_bootstrap_answers_tools_list_with_the_401_challenge() {
     let message: Value =
         serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("JSON-RPC body ({e}): {answer:?}"));
     // The guard refuses before reading the body, so the error carries `"id": null`.
-    assert_eq!((&message["jsonrpc"], &message["error"]["code"]), (&json!("2.0"), &json!(-32000)), "{message}");
+    assert_eq!(
+        (&message["jsonrpc"], &message["error"]["code"]),
+        (&json!("2.0"), &json!(-32000)),
+        "{message}"
+    );
     eprintln!("mcp bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
 }
 

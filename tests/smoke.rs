@@ -11,7 +11,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
@@ -141,7 +140,7 @@ fn a_silent_server_fails_every_check_within_the_time_bound() {
 /// a refused `/metrics`, rate-limit headers — so those checks' ✓ path runs today.
 #[test]
 fn checks_follow_the_challenge_to_protected_resource_metadata_wherever_it_points() {
-    let port = deployment_double();
+    let port = support::deployment_double::start();
     let (passed, report) = smoke_json(&[&format!("http://127.0.0.1:{port}")]);
     let (status, detail) = check(&report, "protected_resource_metadata");
     assert_eq!(status, "pass", "{report:#}");
@@ -150,69 +149,6 @@ fn checks_follow_the_challenge_to_protected_resource_metadata_wherever_it_points
     assert_eq!(check(&report, "metrics_refused").0, "pass", "{report:#}");
     assert_eq!(check(&report, "rate_limit_headers").0, "pass", "{report:#}");
     assert!(passed, "{report:#}");
-}
-
-/// A minimal HTTP/1.1 server answering each request by its request line (one per connection).
-fn deployment_double() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let port = listener.local_addr().expect("addr").port();
-    let origin = format!("http://127.0.0.1:{port}");
-    std::thread::spawn(move || {
-        for mut stream in listener.incoming().flatten() {
-            let mut buffer = [0u8; 8192];
-            let read = stream.read(&mut buffer).unwrap_or(0);
-            let request = String::from_utf8_lossy(&buffer[..read]).into_owned();
-            let line = request.lines().next().unwrap_or_default().to_owned();
-            let security = "strict-transport-security: max-age=63072000\r\nx-content-type-options: nosniff\r\n\
-                            x-frame-options: DENY\r\nreferrer-policy: no-referrer\r\ncontent-security-policy: default-src 'none'\r\n";
-            let (status, headers, body) = if line.starts_with("GET /health/live ") {
-                ("200 OK", String::new(), r#"{"status":"alive"}"#.to_owned())
-            } else if line.starts_with("GET /health/ready ") {
-                ("200 OK", String::new(), r#"{"status":"ready"}"#.to_owned())
-            } else if line.starts_with("GET /health ") {
-                (
-                    "200 OK",
-                    String::new(),
-                    r#"{"status":"healthy","checks":{"database":{"status":"ok"}}}"#.to_owned(),
-                )
-            } else if line.starts_with("OPTIONS /api/mcp ") {
-                (
-                    "204 No Content",
-                    "access-control-allow-origin: *\r\naccess-control-allow-methods: GET,POST,DELETE,OPTIONS\r\n\
-                     access-control-allow-headers: authorization,content-type,mcp-protocol-version\r\n"
-                        .to_owned(),
-                    String::new(),
-                )
-            } else if line.starts_with("POST /api/mcp ") {
-                (
-                    "401 Unauthorized",
-                    format!(
-                        "www-authenticate: Bearer resource_metadata=\"{origin}/oauth/metadata/for/api/mcp\"\r\n\
-                         ratelimit-policy: \"user\";q=120;w=60\r\nratelimit: \"user\";r=119;t=1\r\n"
-                    ),
-                    r#"{"jsonrpc":"2.0","id":null,"error":{"code":-32000,"message":"authentication required"}}"#.to_owned(),
-                )
-            } else if line.starts_with("GET /oauth/metadata/for/api/mcp ") {
-                (
-                    "200 OK",
-                    String::new(),
-                    format!(
-                        r#"{{"resource":"{origin}/api/mcp","authorization_servers":["https://acme.authkit.app"]}}"#
-                    ),
-                )
-            } else if line.starts_with("GET /metrics ") {
-                ("401 Unauthorized", String::new(), r#"{"error":{"code":"unauthenticated"}}"#.to_owned())
-            } else {
-                ("404 Not Found", String::new(), "{}".to_owned())
-            };
-            let response = format!(
-                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n{security}{headers}\r\n{body}",
-                body.len()
-            );
-            let _ = stream.write_all(response.as_bytes());
-        }
-    });
-    port
 }
 
 #[test]

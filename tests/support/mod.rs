@@ -7,6 +7,7 @@
 #![allow(dead_code, unreachable_pub)] // each test binary uses a different part of the harness
 
 pub mod atoms_server;
+pub mod deployment_double;
 pub mod lambda_runtime;
 pub mod mcp;
 pub mod postgres;
