@@ -1,5 +1,5 @@
-//! AWS Lambda through `lambda_http`, in **response streaming** mode: each event (function URL /
-//! API Gateway v2 payload, also REST and ALB) becomes an axum request, and the response goes back
+//! AWS Lambda through `lambda_http`, in **response streaming** mode: each event (a function URL's
+//! payload, format 2.0) becomes an axum request, and the response goes back
 //! through the Runtime API's streaming protocol (a JSON prelude with status and headers, then the
 //! body as it is produced), so `text/event-stream` answers of the MCP route reach the client as
 //! they are written.
