@@ -20,6 +20,8 @@
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
+//! - [`env_file`]: dotenv files as `vercel env pull` writes them (for `--env-file`).
+//! - [`smoke`]: `atoms smoke`, the deployment playbook's smoke tests against any base URL.
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
@@ -28,6 +30,7 @@ pub mod bench;
 pub mod check_env;
 pub mod config;
 pub mod db;
+pub mod env_file;
 pub mod health;
 pub mod host;
 pub mod http;
@@ -37,6 +40,7 @@ pub mod mcp;
 pub mod router;
 pub mod secret;
 pub mod serve;
+pub mod smoke;
 pub mod state;
 pub mod telemetry;
 pub mod tools;

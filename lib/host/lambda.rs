@@ -1,5 +1,14 @@
-//! AWS Lambda (API Gateway HTTP/REST APIs, ALB, function URLs) through `lambda_http`: each event
-//! becomes an axum request; the response is buffered, as Lambda's buffered invoke mode requires.
+//! AWS Lambda through `lambda_http`, in **response streaming** mode: each event (a function URL's
+//! payload, format 2.0) becomes an axum request, and the response goes back
+//! through the Runtime API's streaming protocol (a JSON prelude with status and headers, then the
+//! body as it is produced), so `text/event-stream` answers of the MCP route reach the client as
+//! they are written.
+//!
+//! Every function streams, whatever its route: a function's response mode must match its
+//! function URL's `InvokeMode`, and one host behaviour lets `deploy/lambda/template.yaml` say
+//! `RESPONSE_STREAM` for every function URL without any per-function setting in the binary
+//! (small JSON answers stream as one chunk). Front ends that cannot take a streamed response
+//! (API Gateway HTTP APIs, ALB) are therefore not supported; function URLs are the front door.
 
 use std::convert::Infallible;
 
@@ -13,14 +22,8 @@ pub(super) async fn run(router: Router) -> Result<(), super::HostError> {
         async move {
             let (parts, body) = request.into_parts();
             let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
-            let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await?;
-            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
-                parts,
-                lambda_http::Body::from(bytes.to_vec()),
-            ))
+            Ok::<_, Infallible>(router.oneshot(request).await.unwrap_or_else(|never| match never {}))
         }
     });
-    lambda_http::run(service).await
+    lambda_http::run_with_streaming_response(service).await
 }

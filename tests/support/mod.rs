@@ -8,6 +8,8 @@
 
 pub mod atoms_server;
 pub mod authkit;
+pub mod deployment_double;
+pub mod lambda_runtime;
 pub mod mcp;
 pub mod postgres;
 pub mod postgrest;
