@@ -15,6 +15,8 @@
 //! - [`db`]: the database — `rpc(function, args, identity)` over PostgREST or direct Postgres,
 //!   migrations, the local cluster of `atoms serve`.
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
+//! - [`metrics`]: fleet-wide metrics — per-instance recording, deltas flushed to the KV,
+//!   `/metrics` exposing the sum.
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
@@ -31,6 +33,7 @@ pub mod host;
 pub mod http;
 pub mod kv;
 pub mod mcp;
+pub mod metrics;
 pub mod router;
 pub mod secret;
 pub mod serve;

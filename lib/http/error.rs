@@ -43,6 +43,12 @@ impl ApiError {
         )
     }
 
+    /// 401 with `WWW-Authenticate: Bearer` (routes guarded by a static bearer token, such as
+    /// `/metrics`; the MCP route has its own OAuth challenges).
+    pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
     pub fn service_unavailable(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", message)
     }
@@ -61,6 +67,10 @@ impl IntoResponse for ApiError {
     /// response extensions until then.
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = axum::http::HeaderValue::from_static("Bearer realm=\"atoms\"");
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -73,6 +73,17 @@ pub enum Command {
         min: f64,
         max: f64,
     },
+    /// `HINCRBY key field by`: adds `by` to an integer hash field (absent = 0); replies the new
+    /// value. The fleet-wide metric counters.
+    HIncrBy {
+        key: String,
+        field: String,
+        by: i64,
+    },
+    /// `HGETALL key`: `[field, value, …]` in no particular order; empty when absent.
+    HGetAll {
+        key: String,
+    },
 }
 
 /// A reply, normalised across backends.
@@ -189,6 +200,10 @@ impl Command {
             Self::ZRemRangeByScore { key, min, max } => {
                 vec![s("ZREMRANGEBYSCORE"), key.clone(), score_arg(*min), score_arg(*max)]
             }
+            Self::HIncrBy { key, field, by } => {
+                vec![s("HINCRBY"), key.clone(), field.clone(), by.to_string()]
+            }
+            Self::HGetAll { key } => vec![s("HGETALL"), key.clone()],
         }
     }
 }

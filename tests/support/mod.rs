@@ -9,6 +9,7 @@
 pub mod atoms_server;
 pub mod authkit;
 pub mod mcp;
+pub mod metrics;
 pub mod postgres;
 pub mod postgrest;
 pub mod sdk;
@@ -76,6 +77,15 @@ impl Process {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM, what platforms send) and waits until it has exited:
+    /// whatever it does on a graceful shutdown is done when this returns.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM {}", self.child.id());
+        let exited = self.child.wait().expect("wait for the process");
+        assert!(exited.success(), "graceful shutdown exits 0: {exited}");
     }
 
     /// Stops the process and returns what it wrote to stderr (for processes that log to a file).

@@ -1,0 +1,161 @@
+//! Fleet-wide metrics: `/metrics` is refused without its token outside local mode, parses with
+//! Prometheus' own client, and the counts of two `atoms serve` processes sharing one Redis add
+//! up (each flushes its deltas to the KV; a graceful stop flushes what is left).
+
+mod support;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use support::metrics::{parse, scrape, value};
+
+const TOKEN: &str = "metrics-token-0123456789abcdef";
+
+/// A production configuration served on loopback (as behind a platform's proxy).
+fn production(redis_url: &str) -> atoms::config::Config {
+    support::config(&[
+        ("ATOMS_ENV", "production"),
+        ("PUBLIC_URL", "https://atoms.example.com"),
+        ("AUTHKIT_DOMAIN", "acme.authkit.app"),
+        ("WORKOS_CLIENT_ID", "client_01TEST"),
+        ("WORKOS_API_KEY", "sk_test_secret_value"),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
+        ("REDIS_URL", redis_url),
+        ("METRICS_TOKEN", TOKEN),
+    ])
+}
+
+#[tokio::test]
+async fn metrics_are_refused_without_their_token_outside_local_mode() {
+    let redis = support::start_redis();
+    let base = support::spawn_app(production(&support::redis_url(&redis))).await;
+    let (status, headers, body) = scrape(&base, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(headers["www-authenticate"], "Bearer realm=\"atoms\"");
+    let body: serde_json::Value = serde_json::from_str(&body).expect("the error envelope");
+    assert_eq!(body["error"]["code"], "unauthorized");
+    let (status, _, _) = scrape(&base, Some("metrics-token-0123456789abcdeX")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong token");
+    let (status, headers, text) = scrape(&base, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    assert_eq!(headers["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    assert_eq!(headers["cache-control"], "no-store");
+    let samples = parse(&text);
+    assert!(value(&samples, "atoms_http_requests_total", &[("route", "/metrics"), ("status", "401")]) >= 2.0);
+    assert!(!text.contains(TOKEN), "the token never appears in the exposition");
+}
+
+#[tokio::test]
+async fn a_production_instance_without_a_token_refuses_everyone() {
+    let redis = support::start_redis();
+    let mut config = production(&support::redis_url(&redis));
+    config.observability.metrics_token = None;
+    let base = support::spawn_app(config).await;
+    assert_eq!(scrape(&base, None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(scrape(&base, Some(TOKEN)).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn local_mode_on_loopback_needs_no_token_and_the_kv_outage_is_503() {
+    let base = support::spawn_app(support::config(&[])).await;
+    assert_eq!(hit(&base, "/health/live", 1).await, StatusCode::OK);
+    // The first scrape flushes (one KV round trip); the second sees that flush's timing too.
+    assert_eq!(scrape(&base, None).await.0, StatusCode::OK);
+    let (status, _, text) = scrape(&base, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let samples = parse(&text);
+    assert_eq!(value(&samples, "atoms_cold_starts_total", &[("function", "serve")]), 1.0);
+    assert_eq!(value(&samples, "atoms_rate_limited_total", &[]), 0.0, "unlabelled counters start at 0");
+    assert!(
+        samples
+            .iter()
+            .any(|s| s.name == "atoms_build_info" && s.labels["version"] == env!("CARGO_PKG_VERSION"))
+    );
+    for family in
+        ["atoms_http_request_duration_seconds", "atoms_kv_command_duration_seconds", "atoms_sessions_active"]
+    {
+        assert!(samples.iter().any(|s| s.family == family), "{family} is exposed");
+    }
+
+    let dead = support::config(&[("REDIS_URL", &format!("redis://127.0.0.1:{}", support::free_port()))]);
+    let base = support::spawn_app(dead).await;
+    let (status, _, body) = scrape(&base, None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+}
+
+/// `n` requests of `method path` against `base`; returns the last status.
+async fn hit(base: &str, path: &str, n: usize) -> StatusCode {
+    let client = reqwest::Client::new();
+    let mut status = StatusCode::OK;
+    for _ in 0..n {
+        status = client.get(format!("{base}{path}")).send().await.expect("request").status();
+    }
+    status
+}
+
+/// Opens a legacy MCP session on `base`; returns its id.
+async fn open_session(base: &str) -> String {
+    let body = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "metrics-test", "version": "1"}}});
+    let response = reqwest::Client::new()
+        .post(format!("{base}/api/mcp"))
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string())
+        .send()
+        .await
+        .expect("initialize");
+    assert_eq!(response.status(), StatusCode::OK);
+    response.headers()["mcp-session-id"].to_str().expect("ascii").to_owned()
+}
+
+#[tokio::test]
+async fn two_processes_sharing_redis_add_up() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    // A long interval: only the scrape's own flush and the graceful stop's flush write counts,
+    // so the test waits on nothing.
+    let env = [("REDIS_URL", url.as_str()), ("METRICS_FLUSH_SECONDS", "300"), ("LOG_LEVEL", "warn")];
+    let first = support::atoms_serve(&[], &env);
+    let mut second = support::atoms_serve(&[], &env);
+    let (a, b) = (format!("http://127.0.0.1:{}", first.port), format!("http://127.0.0.1:{}", second.port));
+
+    assert_eq!(hit(&a, "/health/live", 7).await, StatusCode::OK);
+    assert_eq!(hit(&b, "/health/live", 5).await, StatusCode::OK);
+    assert_eq!(hit(&b, "/no/such/page", 3).await, StatusCode::NOT_FOUND);
+    let kept = open_session(&b).await;
+    let ended = open_session(&a).await;
+    let deleted = reqwest::Client::new()
+        .delete(format!("{a}/api/mcp"))
+        .header("mcp-session-id", &ended)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .expect("delete");
+    assert!(deleted.status().is_success());
+    second.stop();
+
+    let (status, _, text) = scrape(&a, None).await;
+    assert_eq!(status, StatusCode::OK, "{text}");
+    let samples = parse(&text);
+    let live = [("route", "/health/live"), ("method", "GET"), ("status", "200")];
+    assert_eq!(value(&samples, "atoms_http_requests_total", &live), 12.0, "7 on one, 5 on the other");
+    assert_eq!(
+        value(&samples, "atoms_http_requests_total", &[("route", "(unmatched)"), ("status", "404")]),
+        3.0
+    );
+    let count = [("route", "/health/live")];
+    assert_eq!(value(&samples, "atoms_http_request_duration_seconds_count", &count), 12.0);
+    assert_eq!(
+        value(
+            &samples,
+            "atoms_http_request_duration_seconds_bucket",
+            &[("route", "/health/live"), ("le", "+Inf")]
+        ),
+        12.0
+    );
+    assert_eq!(value(&samples, "atoms_cold_starts_total", &[("function", "serve")]), 2.0, "both instances");
+    assert_eq!(value(&samples, "atoms_sessions_active", &[]), 1.0, "one opened on each, one of them ended");
+    assert!(value(&samples, "atoms_kv_command_duration_seconds_count", &[]) >= 2.0, "session writes");
+    assert!(!text.contains(&kept) && !text.contains(&ended), "session ids never reach the exposition");
+}
