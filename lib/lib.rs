@@ -8,6 +8,8 @@
 //! - [`router`]: every route, and the slice each function binary serves.
 //! - [`mcp`]: the MCP endpoint — rmcp's Streamable HTTP service behind Atoms' identity hook and
 //!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
+//! - [`alerts`]: alert rules judged on the fleet-wide metrics, deduplicated fleet-wide through
+//!   the KV, delivered to webhooks (Slack or signed JSON) with retries.
 //! - [`auth`]: who a request comes from (today the local dev tokens of `atoms dev-token`).
 //! - [`tools`]: the five Atoms tools — one table of operations, each a pass-through to one
 //!   database function; schemas, validation, result envelopes and export rendering.
@@ -23,6 +25,7 @@
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
+pub mod alerts;
 pub mod auth;
 pub mod bench;
 pub mod check_env;

@@ -24,7 +24,6 @@ use crate::http::ApiError;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
-#[expect(dead_code, reason = "read once alerts and the status page land")]
 pub struct MetricsQuery {
     /// Present (any value): evaluate the alert rules before answering.
     evaluate: Option<String>,
@@ -37,13 +36,17 @@ pub async fn metrics(
     State(state): State<AppState>,
     listener: Option<Extension<Listener>>,
     headers: HeaderMap,
-    Query(_query): Query<MetricsQuery>,
+    Query(query): Query<MetricsQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state.config, &headers, listener.as_deref())?;
-    // STATUS_VIEW
+    if query.view.is_some() {
+        return Err(ApiError::not_found());
+    }
     // Best effort: a KV error here shows again (and is answered) when the totals are read.
     let _ = flush::flush(&state).await;
-    // EVALUATE
+    if query.evaluate.is_some() {
+        crate::alerts::evaluate_now(&state).await;
+    }
     let now = flush::now_ms() as f64 / 1000.0;
     let totals = snapshot::read_totals(&state.kv, state.config.sessions.ttl, now).await.map_err(|error| {
         tracing::warn!(error = %error, "metrics cannot be read from the KV");

@@ -60,9 +60,11 @@ pub fn after_response(state: &AppState) -> Option<impl Future<Output = ()> + Sen
     }
     let state = state.clone();
     Some(async move {
-        let _flushed = flush(&state).await;
+        let flushed = flush(&state).await;
         state.metrics.done();
-        // ALERTS
+        if flushed.is_ok() {
+            crate::alerts::evaluate_if_due(&state).await;
+        }
     })
 }
 
@@ -77,7 +79,9 @@ pub async fn before_return(state: &AppState) {
 /// Runs [`after_response`]'s work every interval until the process ends (`atoms serve`).
 pub fn spawn_timer(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(state.metrics.interval());
+        // The first tick one interval after start (an immediate one would flush nothing).
+        let interval = state.metrics.interval();
+        let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
