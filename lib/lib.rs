@@ -19,6 +19,7 @@
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
 //! - [`metrics`]: fleet-wide metrics — per-instance recording, deltas flushed to the KV,
 //!   `/metrics` exposing the sum.
+//! - [`status`]: `/status`, the HTML status page (health, rates, p95s, sessions, alerts).
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
@@ -41,5 +42,6 @@ pub mod router;
 pub mod secret;
 pub mod serve;
 pub mod state;
+pub mod status;
 pub mod telemetry;
 pub mod tools;

@@ -46,6 +46,7 @@ fn metrics_routes(state: AppState) -> Router {
     Router::new()
         .route("/metrics", get(crate::metrics::endpoint::metrics))
         .route("/api/metrics", get(crate::metrics::endpoint::metrics))
+        .route("/status", get(crate::status::handler))
         .with_state(state)
 }
 

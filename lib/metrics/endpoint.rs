@@ -39,8 +39,10 @@ pub async fn metrics(
     Query(query): Query<MetricsQuery>,
 ) -> Result<Response, ApiError> {
     authorize(&state.config, &headers, listener.as_deref())?;
-    if query.view.is_some() {
-        return Err(ApiError::not_found());
+    match query.view.as_deref() {
+        None => {}
+        Some("status") => return crate::status::page(&state).await,
+        Some(_) => return Err(ApiError::bad_request("view must be `status`")),
     }
     // Best effort: a KV error here shows again (and is answered) when the totals are read.
     let _ = flush::flush(&state).await;
