@@ -159,3 +159,26 @@ async fn two_processes_sharing_redis_add_up() {
     assert!(value(&samples, "atoms_kv_command_duration_seconds_count", &[]) >= 2.0, "session writes");
     assert!(!text.contains(&kept) && !text.contains(&ended), "session ids never reach the exposition");
 }
+
+#[tokio::test]
+async fn log_lines_inside_a_request_carry_its_id_and_never_the_token() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let env = [("REDIS_URL", url.as_str()), ("METRICS_TOKEN", TOKEN), ("LOG_LEVEL", "info")];
+    let mut server = support::atoms_serve(&[], &env);
+    let wrong = "metrics-token-0123456789abcdeX";
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{}/metrics", server.port))
+        .header("x-request-id", "trace-me-42")
+        .bearer_auth(wrong)
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let logs = server.logs();
+    let refusal =
+        logs.lines().find(|line| line.contains("metrics request refused")).expect("the refusal is logged");
+    let refusal: serde_json::Value = serde_json::from_str(refusal).expect("a JSON line");
+    assert_eq!(refusal["span"]["request_id"], "trace-me-42", "{refusal}");
+    assert!(!logs.contains(wrong) && !logs.contains(TOKEN), "no token in the logs");
+}

@@ -2,7 +2,8 @@
 //! status codes and error bodies.
 //!
 //! Layers, outermost first:
-//! 1. [`boundary`]: request id (in, out as `x-request-id`), the one log line per request, the
+//! 1. [`boundary`]: request id (in, out as `x-request-id`, and on every log line of the request
+//!    through a `request` span), the one log line per request, its metrics, the
 //!    JSON error envelope for every non-2xx that is not already a JSON wire format (on the MCP
 //!    route: a JSON-RPC error body instead, one shape per route), security headers;
 //! 2. CORS for browser-based MCP clients ([`cors`]);
@@ -62,7 +63,9 @@ async fn boundary(
 
     // Only kept for the sessions gauge (fingerprinted there, never logged).
     let session = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    let mut response = next.run(request).await;
+    // Every event logged while the request is handled carries its id (the JSON lines' `span`).
+    let span = tracing::info_span!("request", request_id = %request_id.0);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == *mcp_path {
             jsonrpc::from_error_response(response, max_body_bytes)
