@@ -1,4 +1,5 @@
-//! `atoms`: the operator CLI — run the local server, validate a deployment's environment.
+//! `atoms`: the operator CLI — run the local server, validate a deployment's environment,
+//! smoke-test and benchmark a deployment.
 
 use std::io::Write;
 use std::net::IpAddr;
@@ -50,17 +51,69 @@ enum Command {
         /// Target to check (default: what ATOMS_ENV / VERCEL_ENV say, else local).
         #[arg(long, value_enum)]
         target: Option<Target>,
+        /// Check the variables of this dotenv file (e.g. from `vercel env pull`) instead of the
+        /// process environment.
+        #[arg(long)]
+        env_file: Option<std::path::PathBuf>,
     },
     /// Apply pending database migrations (no-op when up to date).
     Migrate {
         /// Postgres URL (default: DATABASE_URL).
         #[arg(long)]
         database_url: Option<String>,
+        /// Take DATABASE_URL from this dotenv file (e.g. from `vercel env pull`).
+        #[arg(long, conflicts_with = "database_url")]
+        env_file: Option<std::path::PathBuf>,
+        /// Only list the migrations the database has not applied (read-only).
+        #[arg(long)]
+        pending: bool,
+    },
+    /// Smoke-test a deployment: health, headers, CORS, auth challenge, tools, metrics, limits.
+    Smoke {
+        /// The deployment's origin, e.g. https://atoms.example.com or http://127.0.0.1:3000.
+        base_url: String,
+        /// Bearer token for the MCP route (enables tools/list and a read-only tool call).
+        #[arg(long)]
+        token: Option<String>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// The deployment's MCP path (ATOMS_MCP_PATH).
+        #[arg(long, default_value = "/api/mcp")]
+        mcp_path: String,
+        /// Timeout of each request, in seconds.
+        #[arg(long, default_value_t = 10)]
+        timeout: u64,
+    },
+    /// List or end users' legacy MCP sessions in the shared KV (REDIS_URL or KV_REST_API_URL).
+    Sessions {
+        #[command(subcommand)]
+        action: SessionsCommand,
     },
     /// Measure: `bench function` (size, cold start, memory) or `bench db` (operation latency).
     Bench {
         #[command(subcommand)]
         target: BenchTarget,
+    },
+}
+
+#[derive(Subcommand)]
+enum SessionsCommand {
+    /// A user's open sessions, oldest first.
+    List {
+        /// The user's subject (the token's `sub`).
+        #[arg(long)]
+        user: String,
+    },
+    /// End one session, every session of a user, or revoke a sign-in session (`sid`: its tokens
+    /// are refused fleet-wide and its MCP sessions end).
+    Revoke {
+        /// The `Mcp-Session-Id` to end.
+        session: Option<String>,
+        #[arg(long, conflicts_with = "session")]
+        user: Option<String>,
+        #[arg(long, conflicts_with_all = ["session", "user"])]
+        sid: Option<String>,
     },
 }
 
@@ -121,6 +174,23 @@ enum BenchTarget {
         #[arg(long, default_value_t = 20)]
         cold_runs: usize,
     },
+    /// A running deployment: p50/p95/p99 per endpoint beside the production checklist.
+    Remote {
+        /// The deployment's origin, e.g. http://127.0.0.1:3000.
+        base_url: String,
+        /// Measured requests per endpoint (at most 1000), sequential on one connection.
+        #[arg(long, default_value_t = 100)]
+        requests: usize,
+        /// Bearer token for the MCP requests (a deployment needs one).
+        #[arg(long)]
+        token: Option<String>,
+        /// The deployment's MCP path (ATOMS_MCP_PATH).
+        #[arg(long, default_value = "/api/mcp")]
+        mcp_path: String,
+        /// Confirm that a non-loopback target is yours (otherwise it is refused).
+        #[arg(long)]
+        yes_this_is_mine: bool,
+    },
     /// (internal) The bare hyper baseline server of `bench mcp`.
     #[command(hide = true)]
     BaselineServer {
@@ -158,12 +228,63 @@ fn main() -> ExitCode {
         Command::DevToken { sub, email, name, ttl } => {
             run(async move { atoms::auth::dev_token::command(&sub, email.as_deref(), name.as_deref(), &ttl) })
         }
-        Command::CheckEnv { target } => {
-            let report = atoms::check_env::check(&|name| std::env::var(name).ok(), target);
+        Command::CheckEnv { target, env_file } => {
+            let report = match env_file {
+                Some(path) => match atoms::env_file::EnvFile::read(&path) {
+                    Ok(file) => atoms::check_env::check(&|name| file.get(name), target),
+                    Err(error) => return fail(&error),
+                },
+                None => atoms::check_env::check(&|name| std::env::var(name).ok(), target),
+            };
             let _ = std::io::stdout().write_all(report.render().as_bytes());
             if report.is_complete() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
         }
-        Command::Migrate { database_url } => run(migrate(database_url)),
+        Command::Migrate { database_url, env_file, pending } => run(migrate(database_url, env_file, pending)),
+        Command::Sessions { action } => run(async move {
+            let action = match action {
+                SessionsCommand::List { user } => atoms::mcp::session_admin::SessionAction::List { user },
+                SessionsCommand::Revoke { session, user, sid } => {
+                    atoms::mcp::session_admin::SessionAction::Revoke { session, user, sid }
+                }
+            };
+            let config =
+                atoms::config::Config::read(&|name| std::env::var(name).ok(), None).map_err(|problems| {
+                    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n")
+                })?;
+            if matches!(config.kv.backend, atoms::config::KvBackend::Memory) {
+                return Err("sessions live in a deployment's KV: set REDIS_URL or KV_REST_API_URL and KV_REST_API_TOKEN".to_owned());
+            }
+            let http = reqwest::Client::builder()
+                .timeout(config.outbound_timeout)
+                .build()
+                .map_err(|e| e.to_string())?;
+            let kv = atoms::kv::Kv::from_config(&config.kv, &http).map_err(|e| e.to_string())?;
+            atoms::mcp::session_admin::command(&kv, action).await
+        }),
+        Command::Smoke { base_url, token, json, mcp_path, timeout } => smoke(
+            atoms::smoke::SmokeOptions {
+                base_url,
+                token: token.map(atoms::secret::Secret::new),
+                mcp_path,
+                request_timeout: std::time::Duration::from_secs(timeout.max(1)),
+                budget: std::time::Duration::from_secs(60),
+            },
+            json,
+        ),
+        Command::Bench {
+            target: BenchTarget::Remote { base_url, requests, token, mcp_path, yes_this_is_mine },
+        } => run(async move {
+            let options = atoms::bench::remote::RemoteOptions {
+                base_url,
+                token: token.map(atoms::secret::Secret::new),
+                mcp_path,
+                requests,
+                request_timeout: std::time::Duration::from_secs(10),
+                budget: std::time::Duration::from_secs(300),
+                yes_this_is_mine,
+            };
+            atoms::bench::remote::run(options).await.map(|r| r.render())
+        }),
         Command::Bench { target: BenchTarget::Function { binary, path, mcp_discover, runs, requests } } => {
             let probe = if mcp_discover {
                 atoms::bench::function::Probe::McpDiscover(path)
@@ -224,12 +345,41 @@ fn run(command: impl Future<Output = Result<String, String>>) -> ExitCode {
     }
 }
 
-async fn migrate(database_url: Option<String>) -> Result<String, String> {
-    let url = database_url
-        .or_else(|| std::env::var("DATABASE_URL").ok())
-        .ok_or("no database: pass --database-url or set DATABASE_URL")?;
-    let report =
-        atoms::db::migrate::migrate(&atoms::secret::Secret::new(url)).await.map_err(|e| e.to_string())?;
+/// `atoms smoke`: the report on stdout (human or JSON), exit 1 when a check failed.
+fn smoke(options: atoms::smoke::SmokeOptions, json: bool) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
+    };
+    match runtime.block_on(atoms::smoke::run(options)) {
+        Ok(report) => {
+            let text = if json { report.to_json() } else { report.render() };
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            if report.passed { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(error) => fail(&error.to_string()),
+    }
+}
+
+async fn migrate(
+    database_url: Option<String>,
+    env_file: Option<std::path::PathBuf>,
+    pending: bool,
+) -> Result<String, String> {
+    let url = match env_file {
+        Some(path) => atoms::env_file::EnvFile::read(&path)?
+            .get("DATABASE_URL")
+            .ok_or_else(|| format!("{} sets no DATABASE_URL", path.display()))?,
+        None => database_url
+            .or_else(|| std::env::var("DATABASE_URL").ok())
+            .ok_or("no database: pass --database-url or set DATABASE_URL")?,
+    };
+    let url = atoms::secret::Secret::new(url);
+    if pending {
+        let files = atoms::db::migrate::pending(&url).await.map_err(|e| e.to_string())?;
+        return Ok(files.iter().map(|file| format!("{file}\n")).collect());
+    }
+    let report = atoms::db::migrate::migrate(&url).await.map_err(|e| e.to_string())?;
     let mut out = format!("{} migration(s) already applied\n", report.up_to_date);
     for file in &report.applied {
         out.push_str(&format!("applied {file}\n"));

@@ -10,7 +10,9 @@
 //!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
 //! - [`alerts`]: alert rules judged on the fleet-wide metrics, deduplicated fleet-wide through
 //!   the KV, delivered to webhooks (Slack or signed JSON) with retries.
-//! - [`auth`]: who a request comes from (today the local dev tokens of `atoms dev-token`).
+//! - [`auth`]: who a request comes from — the OAuth resource server (AuthKit, WorkOS and
+//!   Supabase tokens, discovery documents, revocation) and the local dev tokens.
+//! - [`limits`]: fleet-wide rate limits (GCRA buckets in the KV) and client addresses.
 //! - [`tools`]: the five Atoms tools — one table of operations, each a pass-through to one
 //!   database function; schemas, validation, result envelopes and export rendering.
 //! - [`health`]: `/health`, `/health/ready`, `/health/live` and their dependency probes.
@@ -23,6 +25,8 @@
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
+//! - [`env_file`]: dotenv files as `vercel env pull` writes them (for `--env-file`).
+//! - [`smoke`]: `atoms smoke`, the deployment playbook's smoke tests against any base URL.
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
@@ -32,15 +36,18 @@ pub mod bench;
 pub mod check_env;
 pub mod config;
 pub mod db;
+pub mod env_file;
 pub mod health;
 pub mod host;
 pub mod http;
 pub mod kv;
+pub mod limits;
 pub mod mcp;
 pub mod metrics;
 pub mod router;
 pub mod secret;
 pub mod serve;
+pub mod smoke;
 pub mod state;
 pub mod status;
 pub mod telemetry;

@@ -216,7 +216,14 @@ async fn every_bad_token_is_refused_with_invalid_token() {
         assert_refused(&reply, StatusCode::UNAUTHORIZED, "invalid_token", &f, what);
     }
     let basic = list(&f.base, Some("Basic dXNlcjpwYXNz"), "").await;
-    assert_refused(&basic, StatusCode::UNAUTHORIZED, "invalid_token", &f, "Basic credentials");
+    assert_eq!(basic.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        !basic.challenge().contains("error="),
+        "another scheme gets no error code: {}",
+        basic.challenge()
+    );
+    let empty = list(&f.base, Some("Bearer "), "").await;
+    assert_refused(&empty, StatusCode::UNAUTHORIZED, "invalid_token", &f, "an empty bearer token");
     // None of it harmed the valid token.
     assert_ok(&list(&f.base, Some(&bearer(&valid)), "").await, "valid after the attacks");
 }

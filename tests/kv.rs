@@ -48,7 +48,95 @@ async fn run_suite(kv: &Kv) {
     concurrent_increments_are_atomic(kv, &keys).await;
     wrong_types_are_command_errors(kv, &keys).await;
     edge_arguments_behave_alike(kv, &keys).await;
+    gcra_limits_exactly_and_atomically(kv, &keys).await;
+    owned_sessions_refresh_only_for_their_owner(kv, &keys).await;
+    capped_sorted_sets_evict_the_oldest(kv, &keys).await;
     hashes_count_per_field(kv, &keys).await;
+}
+
+/// One `Gcra` command; its reply as (allowed, retry ms, remaining, reset ms).
+async fn gcra(kv: &Kv, buckets: &[(String, Duration, u32)], now_ms: u64) -> (bool, i64, i64, i64) {
+    let reply = kv.run(Command::Gcra { buckets: buckets.to_vec(), now_ms }).await.expect("gcra");
+    let Reply::List(items) = reply else { panic!("a list: {reply:?}") };
+    let int = |i: usize| match items[i] {
+        Reply::Int(n) => n,
+        ref other => panic!("an integer: {other:?}"),
+    };
+    (int(0) == 1, int(1), int(2), int(3))
+}
+
+async fn gcra_limits_exactly_and_atomically(kv: &Kv, keys: &Keys) {
+    let second = Duration::from_secs(1);
+    let general = (keys.key("rl-general"), second, 3);
+    let t0 = 1_800_000_000_000u64;
+    // A burst of 3 passes, the 4th waits one interval.
+    assert_eq!(gcra(kv, std::slice::from_ref(&general), t0).await, (true, 0, 2, 1000));
+    assert_eq!(gcra(kv, std::slice::from_ref(&general), t0).await, (true, 0, 1, 2000));
+    assert_eq!(gcra(kv, std::slice::from_ref(&general), t0).await, (true, 0, 0, 3000));
+    let (allowed, retry, remaining, _) = gcra(kv, std::slice::from_ref(&general), t0).await;
+    assert_eq!((allowed, retry, remaining), (false, 1000, 0));
+    // One interval later exactly one more passes.
+    assert!(gcra(kv, std::slice::from_ref(&general), t0 + 1000).await.0);
+    assert!(!gcra(kv, std::slice::from_ref(&general), t0 + 1000).await.0);
+    // Two buckets: a full second bucket refuses, and the first is not charged for it.
+    let class = (keys.key("rl-class"), Duration::from_secs(60), 1);
+    let fresh = (keys.key("rl-general-2"), second, 5);
+    assert!(gcra(kv, &[fresh.clone(), class.clone()], t0).await.0);
+    let (allowed, retry, remaining, _) = gcra(kv, &[fresh.clone(), class.clone()], t0).await;
+    assert!(!allowed && retry == 60_000, "the class bucket decides: {retry}");
+    assert_eq!(remaining, 0);
+    assert_eq!(gcra(kv, std::slice::from_ref(&fresh), t0).await.2, 3, "refused requests were not counted");
+    // Buckets expire when full again.
+    let ttl = kv.ttl(&general.0).await.expect("ttl").expect("present").expect("expires");
+    assert!(ttl <= Duration::from_secs(3), "{ttl:?}");
+}
+
+async fn owned_sessions_refresh_only_for_their_owner(kv: &Kv, keys: &Keys) {
+    let (session, owner) = (keys.key("session"), keys.key("owner"));
+    let touch = |subject: &str| Command::TouchOwned {
+        session: session.clone(),
+        owner: owner.clone(),
+        subject: subject.to_owned(),
+        ttl: Duration::from_secs(600),
+    };
+    assert_eq!(kv.run(touch("alice")).await.expect("touch"), Reply::Int(0), "nothing stored yet");
+    kv.set(&session, "state", Some(Duration::from_secs(5))).await.expect("set");
+    kv.set(&owner, "alice", Some(Duration::from_secs(50))).await.expect("set");
+    assert_eq!(kv.run(touch("mallory")).await.expect("touch"), Reply::Int(0));
+    let ttl = kv.ttl(&session).await.expect("ttl").expect("present").expect("expires");
+    assert!(ttl <= Duration::from_secs(5), "a foreign touch refreshes nothing: {ttl:?}");
+    assert_eq!(kv.run(touch("alice")).await.expect("touch"), Reply::Int(1));
+    let ttl = kv.ttl(&session).await.expect("ttl").expect("present").expect("expires");
+    assert!(ttl > Duration::from_secs(500), "{ttl:?}");
+    kv.delete(&session).await.expect("delete");
+    assert_eq!(kv.run(touch("alice")).await.expect("touch"), Reply::Int(0), "owner without a session");
+}
+
+async fn capped_sorted_sets_evict_the_oldest(kv: &Kv, keys: &Keys) {
+    let key = keys.key("capped");
+    let add = |member: &str, score: f64, min_score: f64| Command::ZAddCapped {
+        key: key.clone(),
+        member: member.to_owned(),
+        score,
+        min_score,
+        max: 2,
+        ttl: Duration::from_secs(60),
+    };
+    assert_eq!(kv.run(add("a", 1.0, 0.0)).await.expect("add"), Reply::List(vec![]));
+    assert_eq!(kv.run(add("b", 2.0, 0.0)).await.expect("add"), Reply::List(vec![]));
+    assert_eq!(kv.run(add("c", 3.0, 0.0)).await.expect("add"), Reply::List(vec![Reply::Text("a".into())]));
+    // Members scored below min_score go without being reported as evicted.
+    assert_eq!(kv.run(add("d", 10.0, 2.5)).await.expect("add"), Reply::List(vec![]));
+    let members: Vec<String> = kv
+        .zrange_by_score(&key, 0.0, 100.0, None)
+        .await
+        .expect("range")
+        .into_iter()
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(members, ["c", "d"]);
+    let ttl = kv.ttl(&key).await.expect("ttl").expect("present").expect("expires");
+    assert!(ttl > Duration::from_secs(50));
 }
 
 async fn strings_round_trip(kv: &Kv, keys: &Keys) {

@@ -114,14 +114,16 @@ async fn a_legacy_session_lives_in_the_kv_until_deleted() {
     let session = initialize(&base).await;
     let key = atoms::mcp::session_store::key(&session);
     let ttl = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
-    assert!(ttl.as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h: {ttl:?}");
+    assert!(ttl.as_secs() > 119 * 60, "MCP_SESSION_IDLE_MINUTES default 120: {ttl:?}");
+    let owner = kv.ttl(&atoms::mcp::session_store::owner_key(&session)).await.expect("ttl").expect("owned");
+    assert!(owner.expect("expires").as_secs() > 23 * 3600, "MCP_SESSION_TTL_HOURS default 24 h, absolute");
 
     // Each use refreshes the idle TTL.
     kv.expire(&key, std::time::Duration::from_secs(60)).await.expect("shorten");
     let tools = call(&base, &session, 2, "tools/list").await;
     assert_eq!(tools.status, StatusCode::OK);
     let refreshed = kv.ttl(&key).await.expect("ttl").expect("stored").expect("expires");
-    assert!(refreshed.as_secs() > 23 * 3600, "refreshed on use: {refreshed:?}");
+    assert!(refreshed.as_secs() > 119 * 60, "refreshed on use: {refreshed:?}");
     assert_eq!(tools.message["result"]["tools"].as_array().map(Vec::len), Some(5), "the five Atoms tools");
     assert_eq!(call(&base, &session, 3, "ping").await.message["result"], json!({}));
 

@@ -50,11 +50,22 @@ fn origin_for(config: &Config, headers: &HeaderMap) -> Option<String> {
     });
     match (by_host, resources.first()) {
         (Some(url), _) | (None, Some(url)) => Some(strip(url)),
-        (None, None) if config.target == crate::config::Target::Local && !host.is_empty() => {
+        (None, None) if config.target == crate::config::Target::Local && is_loopback_authority(host) => {
             Some(format!("http://{host}"))
         }
         (None, None) => None,
     }
+}
+
+/// `localhost`, `127.0.0.1` or `[::1]`, with an optional port: the only request-supplied
+/// authority ever echoed into a URL we publish.
+fn is_loopback_authority(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if !name.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    crate::config::is_loopback_host(name)
+        && host.bytes().all(|b| b.is_ascii_alphanumeric() || b"[]:.".contains(&b))
 }
 
 /// The resource (the MCP endpoint's URL) this request addresses.

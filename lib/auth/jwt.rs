@@ -157,16 +157,16 @@ pub fn check_times(claims: &Value, now: i64) -> Result<i64, TokenError> {
         claims.get(name).map(|v| v.as_i64().ok_or(TokenError::Malformed("time claim is not an integer")))
     };
     let exp = number("exp").ok_or(TokenError::Malformed("no exp"))??;
-    if exp + LEEWAY_SECONDS <= now {
+    if exp.saturating_add(LEEWAY_SECONDS) <= now {
         return Err(TokenError::Expired);
     }
     if let Some(nbf) = number("nbf").transpose()?
-        && nbf - LEEWAY_SECONDS > now
+        && nbf.saturating_sub(LEEWAY_SECONDS) > now
     {
         return Err(TokenError::NotYetValid);
     }
     if let Some(iat) = number("iat").transpose()?
-        && iat - LEEWAY_SECONDS > now
+        && iat.saturating_sub(LEEWAY_SECONDS) > now
     {
         return Err(TokenError::NotYetValid);
     }

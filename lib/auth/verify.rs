@@ -179,13 +179,13 @@ impl Verifier {
 
     fn remembered(&self, digest: &[u8; 32], now: i64) -> Option<Arc<Verified>> {
         let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.get(digest).filter(|v| v.expires_at + jwt::LEEWAY_SECONDS > now).cloned()
+        cache.get(digest).filter(|v| v.expires_at.saturating_add(jwt::LEEWAY_SECONDS) > now).cloned()
     }
 
     fn remember(&self, digest: [u8; 32], verified: Arc<Verified>, now: i64) {
         let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
         if cache.len() >= CACHE_CAPACITY {
-            cache.retain(|_, v| v.expires_at + jwt::LEEWAY_SECONDS > now);
+            cache.retain(|_, v| v.expires_at.saturating_add(jwt::LEEWAY_SECONDS) > now);
             if cache.len() >= CACHE_CAPACITY {
                 // Still full of live tokens: start over rather than track recency on every hit.
                 cache.clear();
@@ -255,7 +255,8 @@ fn identity_of(claims: &Value) -> Option<Identity> {
         (_, Some(Value::String(role))) => vec![role.clone()],
         _ => Vec::new(),
     };
-    identity.session_id = text("sid");
+    // WorkOS and AuthKit name the sign-in session `sid`; Supabase Auth `session_id`.
+    identity.session_id = text("sid").or_else(|| text("session_id"));
     Some(identity)
 }
 

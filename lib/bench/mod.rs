@@ -2,13 +2,15 @@
 //! tests. [`function`] measures a function binary as the platform sees it (size, cold start,
 //! memory); [`db`] measures domain operations through the direct database adapter, [`fleet`]
 //! the bounded operations on a fleet-sized database, [`tools`] tool calls through the full stack
-//! beside the direct database call, [`auth`] what token verification adds to a request.
+//! beside the direct database call, [`auth`] what token verification adds to a request;
+//! [`remote`] a running deployment's latency per endpoint against the production checklist.
 
 pub mod auth;
 pub mod db;
 pub mod fleet;
 pub mod function;
 pub mod mcp;
+pub mod remote;
 pub mod tools;
 
 use std::process::Child;

@@ -4,7 +4,8 @@
 //!
 //! Reported per operation: p50/p95 through MCP, p50/p95 direct, and the added latency; the
 //! `atoms serve` process's own CPU per `read_entity` call (from `/proc/<pid>/stat`, Postgres
-//! excluded); and the `tools/list` payload size. `atoms serve` runs as a child process of this
+//! excluded); and the `tools/list` payload size (all with the read cache off). Then the read
+//! cache: p50/p95 of each cached operation on hits and on misses (each right after a write). `atoms serve` runs as a child process of this
 //! same binary (build it with `--release`). Only loopback traffic, bounded in count.
 
 use std::path::Path;
@@ -24,6 +25,9 @@ pub struct ToolsBenchReport {
     pub operations: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
     pub server_cpu_per_read: Duration,
     pub tools_list_bytes: usize,
+    /// (operation, cache hits, cache misses) on a second `atoms serve` with the read cache on;
+    /// each miss follows a write to the workspace (which invalidates), samples sorted.
+    pub cache: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
 }
 
 /// The local user of `atoms serve` (no token on loopback), so both paths act as the same caller.
@@ -58,19 +62,9 @@ pub async fn run(
             .await?;
     }
 
-    let port = super::free_port().map_err(|e| e.to_string())?;
-    let server = ChildServer(
-        Command::new(atoms)
-            .args(["serve", "--port", &port.to_string()])
-            .env_clear()
-            .env("DATABASE_URL", database_url.expose())
-            .env("LOG_LEVEL", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| format!("cannot start atoms serve: {e}"))?,
-    );
-    let url = format!("http://127.0.0.1:{port}/api/mcp");
+    // The comparison with the direct call runs with the read cache off (repeated identical
+    // reads would otherwise be cache hits); the cache gets its own server below.
+    let (server, url) = serve(atoms, database_url, false)?;
     let client = reqwest::Client::new();
     wait_ready(&client, &url).await?;
     let tools_list_bytes =
@@ -131,7 +125,75 @@ pub async fn run(
         direct.sort();
         operations.push((name, through, direct));
     }
-    Ok(ToolsBenchReport { entities, operations, server_cpu_per_read, tools_list_bytes })
+    drop(server);
+
+    let (_cached_server, cached_url) = serve(atoms, database_url, true)?;
+    wait_ready(&client, &cached_url).await?;
+    let write =
+        json!({"operation": "create_entity", "workspace_id": ws, "type": "note", "name": "cache bench"});
+    let cached_cases: Vec<(&'static str, &'static str, Value)> = vec![
+        (
+            "search_entities",
+            "entity_tool",
+            json!({"operation": "search_entities", "workspace_id": ws, "query": "harbor ember"}),
+        ),
+        (
+            "advanced_search",
+            "query_tool",
+            json!({"operation": "advanced_search", "workspace_id": ws, "query": "cobalt"}),
+        ),
+        (
+            "query_entities",
+            "query_tool",
+            json!({"operation": "query_entities", "workspace_id": ws,
+            "filters": [{"field": "metadata.rank", "op": "gte", "value": 9000}], "sort": {"field": "name"}}),
+        ),
+        ("get_query_stats", "query_tool", json!({"operation": "get_query_stats", "workspace_id": ws})),
+        (
+            "get_relationship_graph",
+            "relationship_tool",
+            json!({"operation": "get_relationship_graph", "entity_id": hub, "depth": 2}),
+        ),
+    ];
+    let mut cache = Vec::new();
+    for (name, tool, arguments) in cached_cases {
+        call(&client, &cached_url, tool, &arguments).await?;
+        let mut hits = Vec::with_capacity(calls);
+        for _ in 0..calls {
+            let started = Instant::now();
+            call(&client, &cached_url, tool, &arguments).await?;
+            hits.push(started.elapsed());
+        }
+        let mut misses = Vec::with_capacity(calls / 3);
+        for _ in 0..(calls / 3).max(1) {
+            call(&client, &cached_url, "entity_tool", &write).await?;
+            let started = Instant::now();
+            call(&client, &cached_url, tool, &arguments).await?;
+            misses.push(started.elapsed());
+        }
+        hits.sort();
+        misses.sort();
+        cache.push((name, hits, misses));
+    }
+    Ok(ToolsBenchReport { entities, operations, server_cpu_per_read, tools_list_bytes, cache })
+}
+
+/// `atoms serve` on `database_url` with the read cache on or off; the process and MCP URL.
+fn serve(atoms: &Path, database_url: &Secret, cache: bool) -> Result<(ChildServer, String), String> {
+    let port = super::free_port().map_err(|e| e.to_string())?;
+    let server = ChildServer(
+        Command::new(atoms)
+            .args(["serve", "--port", &port.to_string()])
+            .env_clear()
+            .env("DATABASE_URL", database_url.expose())
+            .env("CACHE_ENABLED", if cache { "true" } else { "false" })
+            .env("LOG_LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start atoms serve: {e}"))?,
+    );
+    Ok((server, format!("http://127.0.0.1:{port}/api/mcp")))
 }
 
 /// Runs [`run`] on the server of `database_url`, or on a throwaway local cluster.
@@ -215,6 +277,20 @@ impl ToolsBenchReport {
             self.server_cpu_per_read.as_secs_f64() * 1e6,
             self.tools_list_bytes
         ));
+        out.push_str(&format!(
+            "read cache (memory KV of atoms serve; each miss follows a write that invalidates it)\n\
+             {:<24} {:>18} {:>18}\n",
+            "operation", "hit p50/p95 ms", "miss p50/p95 ms"
+        ));
+        for (name, hits, misses) in &self.cache {
+            out.push_str(&format!(
+                "{name:<24} {:>8.2} / {:>6.2} {:>8.2} / {:>6.2}\n",
+                ms(quantile(hits, 0.5)),
+                ms(quantile(hits, 0.95)),
+                ms(quantile(misses, 0.5)),
+                ms(quantile(misses, 0.95)),
+            ));
+        }
         out
     }
 }

@@ -113,7 +113,7 @@ impl AuthConfig {
 }
 
 /// True for hosts that never leave the machine.
-pub(crate) fn is_loopback_host(host: &str) -> bool {
+pub fn is_loopback_host(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
@@ -201,6 +201,10 @@ pub(super) fn read_auth(env: &mut EnvReader<'_>, local_target: bool) -> AuthConf
     let supabase_url = env
         .string(&["SUPABASE_URL", "NEXT_PUBLIC_SUPABASE_URL"])
         .and_then(|raw| reqwest::Url::parse(raw.trim_end_matches('/')).ok());
+    if mode == AuthMode::Supabase && supabase_url.as_ref().is_some_and(|url| !secure_or_loopback(url)) {
+        // Its JWKS would come over plain http: anyone on the path could inject a key.
+        env.malformed("SUPABASE_URL", "an https URL (http:// only on a loopback host) in supabase auth mode");
+    }
     let session_key = env.secret(&["ATOMS_SESSION_KEY"]);
     if session_key.as_ref().is_some_and(|key| decode_session_key(key.expose()).is_none()) {
         env.malformed(

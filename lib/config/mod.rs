@@ -16,7 +16,7 @@ use std::time::Duration;
 
 pub use tracing::level_filters::LevelFilter;
 
-pub use auth::{AuthConfig, AuthMode, WorkosConfig, decode_session_key};
+pub use auth::{AuthConfig, AuthMode, WorkosConfig, decode_session_key, is_loopback_host};
 pub use completeness::check_complete;
 pub use observability::{AlertConfig, ObservabilityConfig, Webhook};
 use reader::{EnvReader, is_mcp_path, level_of};
@@ -147,28 +147,58 @@ pub enum PostgrestIdentity {
 
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// `MCP_SESSION_TTL_HOURS`: idle lifetime of a legacy MCP session (default 24).
+    /// `MCP_SESSION_IDLE_MINUTES`: a legacy MCP session unused this long ends (default 120;
+    /// never longer than the absolute lifetime).
     pub ttl: Duration,
-    /// `MAX_SESSIONS_PER_USER`: open legacy sessions per user (default 10).
+    /// `MCP_SESSION_TTL_HOURS`: the absolute lifetime of a legacy MCP session, however busy
+    /// (default 24).
+    pub absolute: Duration,
+    /// `MAX_SESSIONS_PER_USER`: open legacy sessions per user; a new one beyond it ends the
+    /// user's oldest (default 10).
     pub max_per_user: u32,
+}
+
+/// One rate: `per_minute` sustained, `burst` at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rate {
+    pub per_minute: u32,
+    pub burst: u32,
 }
 
 #[derive(Debug, Clone)]
 pub struct RateLimitConfig {
-    /// `RATE_LIMIT_ENABLED` (default true).
+    /// `RATE_LIMIT_ENABLED`: default true, except on the local target (a developer's own
+    /// machine) where it defaults to false.
     pub enabled: bool,
-    /// `RATE_LIMIT_REQUESTS_PER_MINUTE` (default 120).
+    /// `RATE_LIMIT_REQUESTS_PER_MINUTE` (default 60) and `RATE_LIMIT_BURST_SIZE` (default 100):
+    /// every MCP request of one caller.
     pub requests_per_minute: u32,
-    /// `RATE_LIMIT_BURST_SIZE` (default 20).
     pub burst_size: u32,
+    /// `RATE_LIMIT_WRITE_PER_MINUTE` / `RATE_LIMIT_WRITE_BURST`: tool operations that change
+    /// data, on top of the general limit (default: none).
+    pub write: Option<Rate>,
+    /// `RATE_LIMIT_SEARCH_PER_MINUTE` / `RATE_LIMIT_SEARCH_BURST`: search and query operations.
+    pub search: Option<Rate>,
+    /// `RATE_LIMIT_EXPORT_PER_MINUTE` / `RATE_LIMIT_EXPORT_BURST`: `export_results`.
+    pub export: Option<Rate>,
+    /// `RATE_LIMIT_AUTH_PER_MINUTE` / `RATE_LIMIT_AUTH_BURST`: `/auth/*` per client address
+    /// (default 20 / 10).
+    pub auth: Rate,
+    /// `RATE_LIMIT_FAIL_OPEN` (default true): with the KV down, MCP requests pass (logged and
+    /// counted); false refuses them with 503. `/auth/*` always fails closed.
+    pub fail_open: bool,
 }
 
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    /// `CACHE_ENABLED` (default true).
+    /// `CACHE_ENABLED` (default true): the stateless list cache and the read cache of slow
+    /// read operations.
     pub enabled: bool,
     /// `CACHE_TTL_SECONDS` (default 300).
     pub ttl: Duration,
+    /// `CACHE_MAX_SIZE_MB` (default 64): the read cache's total size in the KV, accounted per
+    /// entry; an answer over 1/16 of it is not cached.
+    pub max_bytes: u64,
 }
 
 /// Facts about the deployment, reported by `/health`.
@@ -215,18 +245,12 @@ impl Config {
             kv: read_kv(&mut env),
             database: read_database(&mut env),
             auth: auth::read_auth(&mut env, target == Target::Local),
-            sessions: SessionConfig {
-                ttl: hours(env.positive(&["MCP_SESSION_TTL_HOURS"], 24, 24 * 30)),
-                max_per_user: env.positive(&["MAX_SESSIONS_PER_USER"], 10, 10_000) as u32,
-            },
-            rate_limit: RateLimitConfig {
-                enabled: env.boolean(&["RATE_LIMIT_ENABLED"], true),
-                requests_per_minute: env.positive(&["RATE_LIMIT_REQUESTS_PER_MINUTE"], 120, 1_000_000) as u32,
-                burst_size: env.positive(&["RATE_LIMIT_BURST_SIZE"], 20, 1_000_000) as u32,
-            },
+            sessions: read_sessions(&mut env),
+            rate_limit: read_rate_limit(&mut env, target),
             cache: CacheConfig {
                 enabled: env.boolean(&["CACHE_ENABLED"], true),
                 ttl: Duration::from_secs(env.positive(&["CACHE_TTL_SECONDS"], 300, 86_400)),
+                max_bytes: env.positive(&["CACHE_MAX_SIZE_MB"], 64, 64 * 1024) * 1024 * 1024,
             },
             platform: read_platform(&env),
             observability: observability::read_observability(&mut env),
@@ -381,6 +405,51 @@ fn read_database(env: &mut EnvReader<'_>) -> DatabaseConfig {
         data_dir: env.string(&["ATOMS_DATA_DIR"]).unwrap_or_else(|| ".atoms".to_owned()).into(),
         postgres_bin_dir: env.string(&["ATOMS_POSTGRES_BIN_DIR"]).map(Into::into),
         embedded: false,
+    }
+}
+
+fn read_sessions(env: &mut EnvReader<'_>) -> SessionConfig {
+    let absolute = hours(env.positive(&["MCP_SESSION_TTL_HOURS"], 24, 24 * 30));
+    let idle = Duration::from_secs(60 * env.positive(&["MCP_SESSION_IDLE_MINUTES"], 120, 60 * 24 * 30));
+    SessionConfig {
+        ttl: idle.min(absolute),
+        absolute,
+        max_per_user: env.positive(&["MAX_SESSIONS_PER_USER"], 10, 10_000) as u32,
+    }
+}
+
+fn read_rate_limit(env: &mut EnvReader<'_>, target: Target) -> RateLimitConfig {
+    let mut class = |name: &str, default: Option<Rate>| {
+        let rate_name = format!("RATE_LIMIT_{name}_PER_MINUTE");
+        let burst_name = format!("RATE_LIMIT_{name}_BURST");
+        let per_minute = env.string(&[&rate_name]).map(|_| env.positive(&[&rate_name], 60, 1_000_000) as u32);
+        let burst = env.string(&[&burst_name]).map(|_| env.positive(&[&burst_name], 10, 1_000_000) as u32);
+        match (per_minute, burst, default) {
+            (None, None, default) => default,
+            (Some(per_minute), burst, _) => {
+                Some(Rate { per_minute, burst: burst.unwrap_or(per_minute.min(10)) })
+            }
+            (None, Some(burst), Some(default)) => Some(Rate { burst, ..default }),
+            (None, Some(_), None) => {
+                env.missing(&rate_name, &format!("the sustained rate that {burst_name} belongs to"));
+                None
+            }
+        }
+    };
+    let write = class("WRITE", None);
+    let search = class("SEARCH", None);
+    let export = class("EXPORT", None);
+    let auth =
+        class("AUTH", Some(Rate { per_minute: 20, burst: 10 })).unwrap_or(Rate { per_minute: 20, burst: 10 });
+    RateLimitConfig {
+        enabled: env.boolean(&["RATE_LIMIT_ENABLED"], target != Target::Local),
+        requests_per_minute: env.positive(&["RATE_LIMIT_REQUESTS_PER_MINUTE"], 60, 1_000_000) as u32,
+        burst_size: env.positive(&["RATE_LIMIT_BURST_SIZE"], 100, 1_000_000) as u32,
+        write,
+        search,
+        export,
+        auth,
+        fail_open: env.boolean(&["RATE_LIMIT_FAIL_OPEN"], true),
     }
 }
 

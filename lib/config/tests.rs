@@ -41,8 +41,11 @@ fn empty_environment_is_a_valid_local_configuration() {
     assert!(matches!(config.kv.backend, KvBackend::Memory));
     assert_eq!(config.http.mcp_path, "/api/mcp");
     assert_eq!(config.http.max_body_bytes, 1024 * 1024);
-    assert_eq!(config.sessions.ttl, Duration::from_secs(24 * 3600));
-    assert_eq!(config.rate_limit.requests_per_minute, 120);
+    assert_eq!(config.sessions.ttl, Duration::from_secs(2 * 3600), "idle");
+    assert_eq!(config.sessions.absolute, Duration::from_secs(24 * 3600));
+    assert_eq!(config.rate_limit.requests_per_minute, 60);
+    assert_eq!(config.rate_limit.burst_size, 100);
+    assert!(!config.rate_limit.enabled, "off on a developer's machine unless asked for");
     assert!(config.log.timestamps);
 }
 
@@ -288,4 +291,29 @@ fn scopes_audiences_and_the_session_key_are_parsed() {
     let problems = read(&[("ATOMS_SESSION_KEY", "too-short")]).expect_err("malformed");
     assert_eq!(variables(&problems), ["ATOMS_SESSION_KEY"]);
     assert!(!format!("{problems:?}").contains("too-short"), "the value is never repeated");
+}
+
+#[test]
+fn rate_limit_classes_and_session_lifetimes() {
+    let config = read(&[
+        ("RATE_LIMIT_WRITE_PER_MINUTE", "30"),
+        ("RATE_LIMIT_EXPORT_PER_MINUTE", "6"),
+        ("RATE_LIMIT_EXPORT_BURST", "2"),
+        ("MCP_SESSION_IDLE_MINUTES", "600"),
+        ("MCP_SESSION_TTL_HOURS", "48"),
+    ])
+    .expect("valid");
+    let limits = &config.rate_limit;
+    assert_eq!(limits.write, Some(Rate { per_minute: 30, burst: 10 }));
+    assert_eq!(limits.export, Some(Rate { per_minute: 6, burst: 2 }));
+    assert_eq!(limits.search, None);
+    assert_eq!(limits.auth, Rate { per_minute: 20, burst: 10 });
+    assert_eq!(config.sessions.ttl, Duration::from_secs(600 * 60));
+    assert_eq!(config.sessions.absolute, Duration::from_secs(48 * 3600));
+    let capped =
+        read(&[("MCP_SESSION_IDLE_MINUTES", "3000"), ("MCP_SESSION_TTL_HOURS", "1")]).expect("valid");
+    assert_eq!(capped.sessions.ttl, Duration::from_secs(3600), "idle never outlives the absolute lifetime");
+    let problems = read(&[("RATE_LIMIT_SEARCH_BURST", "5")]).expect_err("a burst without a rate");
+    assert_eq!(variables(&problems), ["RATE_LIMIT_SEARCH_PER_MINUTE"]);
+    assert!(read(PRODUCTION).expect("complete").rate_limit.enabled, "on by default when deployed");
 }

@@ -97,6 +97,47 @@ pub async fn migrate(url: &Secret) -> Result<MigrationReport, MigrateError> {
     Ok(report)
 }
 
+/// The migrations the database at `url` has not applied yet, in order — read-only (nothing is
+/// created or locked), for `atoms migrate --pending` and `scripts/deploy`. An applied file whose
+/// checksum changed is an error, as in [`migrate`].
+pub async fn pending(url: &Secret) -> Result<Vec<&'static str>, MigrateError> {
+    let config: tokio_postgres::Config =
+        url.expose().parse().map_err(|_| MigrateError::Connect("not a valid Postgres URL".to_owned()))?;
+    let pool = super::pool::Pool::new(config, 1, std::time::Duration::from_secs(10));
+    let connection = pool.get().await.map_err(|e| MigrateError::Connect(e.to_string()))?;
+    let client = connection.client();
+    let db = |e: tokio_postgres::Error| MigrateError::Database(describe(&e));
+    let rows = client.simple_query("select version, checksum from atoms_private.schema_migrations").await;
+    let applied: Vec<(String, String)> = match rows {
+        Ok(rows) => rows
+            .iter()
+            .filter_map(|message| match message {
+                SimpleQueryMessage::Row(row) => Some((row.get(0)?.to_owned(), row.get(1)?.to_owned())),
+                _ => None,
+            })
+            .collect(),
+        // No bookkeeping table yet (42P01 undefined_table, 3F000 undefined schema): nothing applied.
+        Err(error)
+            if error.code().is_some_and(|c| {
+                *c == tokio_postgres::error::SqlState::UNDEFINED_TABLE
+                    || *c == tokio_postgres::error::SqlState::INVALID_SCHEMA_NAME
+            }) =>
+        {
+            Vec::new()
+        }
+        Err(error) => return Err(db(error)),
+    };
+    let mut pending = Vec::new();
+    for migration in MIGRATIONS {
+        match applied.iter().find(|(version, _)| version == migration.version()) {
+            Some((_, checksum)) if *checksum == migration.checksum() => {}
+            Some(_) => return Err(MigrateError::Changed(migration.file)),
+            None => pending.push(migration.file),
+        }
+    }
+    Ok(pending)
+}
+
 async fn apply_pending(client: &tokio_postgres::Client) -> Result<MigrationReport, MigrateError> {
     let db = |e: tokio_postgres::Error| MigrateError::Database(describe(&e));
     client

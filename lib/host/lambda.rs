@@ -1,6 +1,18 @@
-//! AWS Lambda (API Gateway HTTP/REST APIs, ALB, function URLs) through `lambda_http`: each event
-//! becomes an axum request; the response is buffered, as Lambda's buffered invoke mode requires,
-//! and metrics are flushed (when due) before the invocation returns.
+//! AWS Lambda through `lambda_http`, in **response streaming** mode: each event (a function URL's
+//! payload, format 2.0) becomes an axum request, and the response goes back
+//! through the Runtime API's streaming protocol (a JSON prelude with status and headers, then the
+//! body as it is produced), so `text/event-stream` answers of the MCP route reach the client as
+//! they are written.
+//!
+//! Every function streams, whatever its route: a function's response mode must match its
+//! function URL's `InvokeMode`, and one host behaviour lets `deploy/lambda/template.yaml` say
+//! `RESPONSE_STREAM` for every function URL without any per-function setting in the binary
+//! (small JSON answers stream as one chunk). Front ends that cannot take a streamed response
+//! (API Gateway HTTP APIs, ALB) are therefore not supported; function URLs are the front door.
+//!
+//! Lambda freezes the instance once the stream ends, so background work would not finish: the
+//! metrics flush (when due, at most once per `METRICS_FLUSH_SECONDS`) runs before the response
+//! is handed back, bounded by the KV timeout. Alerts are evaluated by `/api/metrics?evaluate`.
 
 use std::convert::Infallible;
 
@@ -15,17 +27,10 @@ pub(super) async fn run(router: Router, state: crate::state::AppState) -> Result
         async move {
             let (parts, body) = request.into_parts();
             let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
-            let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX).await?;
-            // Lambda freezes the instance once the handler returns: flush (when due) first,
-            // bounded by the KV timeout. Alerts are evaluated by `/api/metrics?evaluate`.
+            let response = router.oneshot(request).await.unwrap_or_else(|never| match never {});
             crate::metrics::flush::before_return(&state).await;
-            Ok::<_, lambda_http::Error>(lambda_http::Response::from_parts(
-                parts,
-                lambda_http::Body::from(bytes.to_vec()),
-            ))
+            Ok::<_, Infallible>(response)
         }
     });
-    lambda_http::run(service).await
+    lambda_http::run_with_streaming_response(service).await
 }

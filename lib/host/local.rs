@@ -24,7 +24,10 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
     let router = router.layer(axum::Extension(Listener(listener.local_addr()?)));
-    axum::serve(listener, router).with_graceful_shutdown(shutdown_signal()).await
+    // The peer address reaches handlers as `ConnectInfo` (the rate limiter's client address).
+    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown_signal())
+        .await
 }
 
 /// [`serve`], flushing `state`'s metrics every `METRICS_FLUSH_SECONDS` and once more after

@@ -216,6 +216,26 @@ impl Store {
                 self.drop_if_empty_set(key);
                 Reply::Int(removed as i64)
             }
+            Command::Gcra { buckets, now_ms } => self.gcra(buckets, *now_ms, now)?,
+            Command::CachePut { .. } => self.cache_put(command, now)?,
+            Command::TouchOwned { session, owner, subject, ttl } => {
+                if self.text(owner, now)?.as_deref() != Some(subject.as_str()) {
+                    return Ok(Reply::Int(0));
+                }
+                self.apply(&Command::Expire { key: session.clone(), ttl: *ttl }, now)?
+            }
+            Command::ZAddCapped { key, member, score, min_score, max, ttl } => {
+                self.apply(&Command::ZAdd { key: key.clone(), score: *score, member: member.clone() }, now)?;
+                let set = self.sorted_set(key, now, false)?.unwrap_or_else(|| unreachable!("just added"));
+                set.retain(|(s, _)| *s >= *min_score);
+                let extra = set.len().saturating_sub(*max as usize);
+                let evicted: Vec<Reply> = set.drain(..extra).map(|(_, m)| Reply::Text(m)).collect();
+                self.drop_if_empty_set(key);
+                if let Some(entry) = self.live(key, now) {
+                    entry.expires_at = Some(now + *ttl);
+                }
+                Reply::List(evicted)
+            }
             Command::HIncrBy { key, field, by } => {
                 let hash = self.hash(key, now, true)?.unwrap_or_else(|| unreachable!("created above"));
                 let current = match hash.get(field) {
@@ -240,6 +260,78 @@ impl Store {
                 Reply::List(items)
             }
         })
+    }
+
+    /// The CachePut script of `command.rs`, step for step.
+    fn cache_put(&mut self, command: &Command, now: Instant) -> Result<Reply, KvError> {
+        let Command::CachePut { key, value, ttl, index, bytes, max_bytes, now_ms } = command else {
+            unreachable!("called for CachePut only")
+        };
+        let (ttl, max_bytes, now_ms) = (*ttl, *max_bytes, *now_ms);
+        let size_of = |m: &str| m.split_once(':').and_then(|(n, _)| n.parse::<i64>().ok()).unwrap_or(0);
+        let expired: Vec<String> = match self.sorted_set(index, now, false)? {
+            Some(set) => {
+                let gone: Vec<String> =
+                    set.iter().filter(|(s, _)| *s <= now_ms as f64).map(|(_, m)| m.clone()).collect();
+                set.retain(|(s, _)| *s > now_ms as f64);
+                gone
+            }
+            None => Vec::new(),
+        };
+        let freed: i64 = expired.iter().map(|m| size_of(m)).sum();
+        let mut total = self.text(bytes, now)?.and_then(|t| t.parse::<i64>().ok()).unwrap_or(0);
+        total += value.len() as i64 - freed;
+        self.put(key, value.to_owned(), Some(ttl), now);
+        let member = format!("{}:{key}", value.len());
+        let expiry = now_ms as f64 + ttl.as_millis() as f64;
+        self.apply(&Command::ZAdd { key: index.to_owned(), score: expiry, member }, now)?;
+        let mut dropped = Vec::new();
+        while total > max_bytes as i64 {
+            let Some(set) = self.sorted_set(index, now, false)? else { break };
+            if set.is_empty() {
+                break;
+            }
+            let (_, oldest) = set.remove(0);
+            total -= size_of(&oldest);
+            dropped.push(Reply::Text(oldest.split_once(':').map_or(String::new(), |(_, k)| k.to_owned())));
+        }
+        self.drop_if_empty_set(index);
+        self.put(bytes, total.to_string(), None, now);
+        Ok(Reply::List(dropped))
+    }
+
+    /// The GCRA script of `command.rs`, step for step.
+    fn gcra(
+        &mut self,
+        buckets: &[(String, Duration, u32)],
+        now_ms: u64,
+        now: Instant,
+    ) -> Result<Reply, KvError> {
+        let now_ms = now_ms as i64;
+        let (mut retry, mut remaining, mut reset) = (0i64, 0i64, 0i64);
+        let mut tats = Vec::with_capacity(buckets.len());
+        for (i, (key, interval, burst)) in buckets.iter().enumerate() {
+            let interval = interval.as_millis().max(1) as i64;
+            let burst = i64::from((*burst).max(1));
+            let stored = self.text(key, now)?.and_then(|v| v.parse::<f64>().ok()).map(|v| v as i64);
+            let tat = stored.map_or(now_ms, |tat| tat.max(now_ms));
+            let new_tat = tat + interval;
+            let wait = new_tat - burst * interval - now_ms;
+            retry = retry.max(wait);
+            tats.push(new_tat);
+            if i == 0 {
+                remaining = ((burst * interval - (new_tat - now_ms)) / interval).max(0);
+                reset = if wait > 0 { tat - now_ms } else { new_tat - now_ms };
+            }
+        }
+        if retry > 0 {
+            return Ok(Reply::List(vec![Reply::Int(0), Reply::Int(retry), Reply::Int(0), Reply::Int(reset)]));
+        }
+        for ((key, _, _), tat) in buckets.iter().zip(tats) {
+            let ttl = Duration::from_millis((tat - now_ms).max(1) as u64);
+            self.put(key, tat.to_string(), Some(ttl), now);
+        }
+        Ok(Reply::List(vec![Reply::Int(1), Reply::Int(0), Reply::Int(remaining), Reply::Int(reset)]))
     }
 
     /// Redis deletes a sorted set when its last member goes.

@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::list_cache::{VERSION, plain_stateless_headers, single};
-use crate::db::{Db, Identity};
+use crate::db::Identity;
 
 /// A `tools/call` this module answers.
 pub(super) struct FastCall {
@@ -78,8 +78,8 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
 }
 
 /// Runs the call as `identity` and writes the JSON-RPC response.
-pub(super) async fn answer(call: FastCall, db: Option<&Db>, identity: &Identity) -> Response {
-    let result = crate::tools::call(db, identity, &call.name, call.arguments).await;
+pub(super) async fn answer(call: FastCall, tools: &crate::tools::Backend, identity: &Identity) -> Response {
+    let result = crate::tools::call(tools, identity, &call.name, call.arguments).await;
     let Ok(result) = serde_json::to_vec(&result) else {
         return crate::http::jsonrpc::unavailable("the tool result could not be written");
     };

@@ -11,8 +11,10 @@ pub mod conformance;
 mod fast_call;
 pub mod list_cache;
 mod prompts;
+pub mod request_checks;
 mod resources;
 mod server;
+pub mod session_admin;
 pub mod session_store;
 pub mod transport;
 
@@ -29,8 +31,16 @@ use crate::state::AppState;
 
 /// The MCP route, at the configured path.
 pub fn routes(state: &AppState) -> Router {
-    let db = state.db.clone();
-    routes_for(state, true, move || AtomsServer::new(db.clone()))
+    let tools = tools_backend(state);
+    routes_for(state, true, move || AtomsServer::new(tools.clone()))
+}
+
+/// The database and read cache tool calls run against.
+fn tools_backend(state: &AppState) -> crate::tools::Backend {
+    crate::tools::Backend {
+        db: state.db.clone(),
+        cache: crate::tools::cache::ReadCache::new(state.kv.clone(), &state.config.cache),
+    }
 }
 
 /// The MCP route serving the conformance suite's fixtures (`atoms serve --conformance`).
@@ -68,6 +78,7 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         atoms_tools,
         verifier: crate::auth::verify::Verifier::from_config(config, &state.http).map(Arc::new),
         metadata: Arc::new(crate::auth::discovery::MetadataCache::default()),
+        tools: tools_backend(state),
     };
     let metadata = guard.metadata.clone();
     let mcp = Router::new()

@@ -39,6 +39,8 @@ someone else's change.";
 pub struct AtomsServer {
     /// The database the tools call (none: tools answer `unavailable`).
     db: Option<Db>,
+    /// The database and read cache of tool calls.
+    tools: crate::tools::Backend,
     /// The minimum level of `notifications/message` the client asked for (`logging/setLevel`),
     /// as the index of [`LEVELS`]; shared by the handler clones of one session.
     log_level: Arc<AtomicU8>,
@@ -57,8 +59,8 @@ const LEVELS: [LoggingLevel; 8] = [
 ];
 
 impl AtomsServer {
-    pub fn new(db: Option<Db>) -> Self {
-        Self { db, log_level: Arc::default() }
+    pub fn new(tools: crate::tools::Backend) -> Self {
+        Self { db: tools.db.clone(), tools, log_level: Arc::default() }
     }
 
     /// True when a message at `level` should reach the client.
@@ -136,7 +138,7 @@ impl ServerHandler for AtomsServer {
         if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 0.0, format!("{operation}: started")).await;
         }
-        let result = crate::tools::call(self.db.as_ref(), &identity, &request.name, arguments).await;
+        let result = crate::tools::call(&self.tools, &identity, &request.name, arguments).await;
         if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 1.0, format!("{operation}: done")).await;
         }

@@ -26,9 +26,7 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, header};
 
 use crate::auth::discovery::{self, ChallengeError, MetadataCache};
-use crate::auth::revocation;
 use crate::auth::verify::{Failure, Verifier};
-use crate::kv::{Command, Reply};
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -38,12 +36,14 @@ use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
 use super::list_cache::ListCache;
-use super::session_store::{self, KvSessionStore};
+use super::request_checks;
+use super::session_store::KvSessionStore;
 use crate::auth::dev_token::DevTokens;
 use crate::config::Target;
 use crate::db::Identity;
 use crate::host::local::Listener;
 use crate::http::{RequestId, jsonrpc};
+use crate::limits::Class;
 use crate::state::AppState;
 
 /// The subject of every request in local mode.
@@ -68,6 +68,8 @@ pub struct GuardState {
     pub verifier: Option<Arc<Verifier>>,
     /// AuthKit's authorization server metadata, for the discovery pass-through.
     pub metadata: Arc<MetadataCache>,
+    /// What the tool-call fast path runs against (the database and the read cache).
+    pub tools: crate::tools::Backend,
 }
 
 pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
@@ -81,11 +83,17 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     }
     let identity = match identify(&guard, &parts).await {
         Ok(identity) => identity,
-        Err(response) => return *response,
+        Err(refusal) => {
+            // Unauthenticated traffic is limited per client address (token guessing included).
+            let address = crate::limits::client_address(&state.config, &parts);
+            return match request_checks::check_anonymous(state, &address).await {
+                Some(decision) => request_checks::Refusal::Limited(decision).response(state, &parts.headers),
+                None => *refusal,
+            };
+        }
     };
     parts.extensions.insert(identity.clone());
 
-    let mut is_initialize = false;
     let mut kind = Kind::Other;
     let bytes = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
@@ -96,19 +104,46 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
             Ok(kind) => kind,
             Err(response) => return *response,
         };
-        is_initialize = kind == Kind::Initialize;
         Ok(bytes)
     } else {
         Err(body)
     };
 
+    // One KV round trip: rate limit, session liveness and ownership, sid revocation. Every
+    // request carrying a session id is checked, `initialize` included: a deleted session must
+    // not be revived by an instance that still holds it in memory.
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
-    // Every request carrying a session id, `initialize` included: a deleted session must not
-    // be revived by an instance that still holds it in memory.
-    if let Err(response) = check_liveness(state, session.as_deref(), &identity).await {
-        return *response;
+    let tool_call = match (&bytes, kind) {
+        (Ok(bytes), Kind::ToolCall) => Some(ToolCallPeek::of(bytes)),
+        _ => None,
+    };
+    let class = tool_call.as_ref().and_then(|call| call.operation.as_deref()).and_then(Class::of_operation);
+    let decision = match request_checks::check(state, &identity, session.as_deref(), class).await {
+        Ok(decision) => decision,
+        Err(request_checks::Refusal::Limited(decision)) if tool_call.is_some() => {
+            let id = tool_call.map(|call| call.id).unwrap_or_default();
+            return request_checks::limited_tool_call(state, id, &decision);
+        }
+        Err(refusal) => return refusal.response(state, &parts.headers),
+    };
+    let mut response = serve(&guard, parts, bytes, kind, session, &identity, next).await;
+    if let Some(decision) = decision {
+        decision.apply(&state.config.rate_limit, response.headers_mut());
     }
+    response
+}
 
+/// Answers a request that passed every check: the tool-call fast path, the list cache, or rmcp.
+async fn serve(
+    guard: &GuardState,
+    parts: Parts,
+    bytes: Result<Bytes, Body>,
+    kind: Kind,
+    session: Option<String>,
+    identity: &Identity,
+    next: Next,
+) -> Response {
+    let state = &guard.app;
     let mut cacheable = None;
     let body = match bytes {
         Ok(bytes) => {
@@ -116,7 +151,7 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
                 && guard.atoms_tools
                 && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
             {
-                return super::fast_call::answer(call, state.db.as_ref(), &identity).await;
+                return super::fast_call::answer(call, &guard.tools, identity).await;
             }
             if kind == Kind::List {
                 cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
@@ -132,17 +167,23 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     };
 
     let is_delete = parts.method == Method::DELETE;
+    let headers = parts.headers.clone();
     let mut response = next.run(Request::from_parts(parts, body)).await;
-    if is_initialize
+    if kind == Kind::Initialize
         && let Some(created) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
     {
         let created = created.to_owned();
-        let unstored = guard.store.take_unstored(&created);
-        if unstored || !record_owner(state, &created, &identity).await {
-            // rmcp answered with a session no instance can find (or attribute) again: close it,
-            // tell the client.
-            let _ = guard.sessions.close_session(&created.into()).await;
-            return jsonrpc::unavailable("session storage is unavailable; retry shortly");
+        let registered = if guard.store.take_unstored(&created) {
+            Err(request_checks::Refusal::Unavailable)
+        } else {
+            request_checks::register_session(state, &created, identity).await
+        };
+        if let Err(refusal) = registered {
+            // rmcp answered with a session no instance can find (or attribute) again, or one
+            // opened under a sid revoked meanwhile: close it, tell the client.
+            let _ = guard.sessions.close_session(&created.clone().into()).await;
+            let _ = request_checks::end_sessions(state, &[created.as_str()]).await;
+            return refusal.response(state, &headers);
         }
     }
     if let Some(request) = &cacheable {
@@ -152,15 +193,46 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         && response.status().is_success()
         && let Some(session) = &session
     {
-        let keys = [session_store::key(session), session_store::owner_key(session)];
-        let deletes = keys.into_iter().map(|key| Command::Del { key }).collect();
-        if let Err(error) = state.kv.pipeline(deletes).await {
+        if let Err(error) = request_checks::end_sessions(state, &[session.as_str()]).await {
             tracing::warn!(error = %error, "session delete failed");
         }
         // rmcp answers 202; the official Python SDK accepts only 200/204 (and 405).
         return jsonrpc::session_ended();
     }
     json_rpc_errors(response).await
+}
+
+/// The parts of a `tools/call` the limiter needs: the operation (its class) and the request
+/// id (to answer a limited call with a tool result). Anything unreadable is simply absent.
+struct ToolCallPeek {
+    id: serde_json::Value,
+    operation: Option<String>,
+}
+
+impl ToolCallPeek {
+    fn of(bytes: &[u8]) -> Self {
+        #[derive(serde::Deserialize)]
+        struct Message {
+            #[serde(default)]
+            id: serde_json::Value,
+            params: Option<Params>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Params {
+            arguments: Option<Arguments>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Arguments {
+            operation: Option<String>,
+        }
+        match serde_json::from_slice::<Message>(bytes) {
+            Ok(message) => Self {
+                id: message.id,
+                operation: message.params.and_then(|p| p.arguments).and_then(|a| a.operation),
+            },
+            Err(_) => Self { id: serde_json::Value::Null, operation: None },
+        }
+    }
 }
 
 impl GuardState {
@@ -188,78 +260,6 @@ fn discovery_query(query: Option<&str>) -> Option<Discovery> {
     })
 }
 
-/// One KV round trip: the session (if any) exists, belongs to `identity`, and is refreshed;
-/// the token's `sid` (if any) is not revoked.
-async fn check_liveness(
-    state: &AppState,
-    session: Option<&str>,
-    identity: &Identity,
-) -> Result<(), Box<Response>> {
-    let ttl = state.config.sessions.ttl;
-    let mut commands = Vec::with_capacity(4);
-    if let Some(session) = session {
-        commands.push(Command::Get { key: session_store::owner_key(session) });
-        commands.push(Command::Expire { key: session_store::key(session), ttl });
-        commands.push(Command::Expire { key: session_store::owner_key(session), ttl });
-    }
-    if let Some(sid) = &identity.session_id {
-        commands.push(Command::Get { key: revocation::revoked_key(sid) });
-    }
-    if commands.is_empty() {
-        return Ok(());
-    }
-    let replies = match state.kv.pipeline(commands).await {
-        Ok(replies) => replies,
-        Err(error) => {
-            tracing::warn!(error = %error, "session and revocation lookup failed");
-            return Err(Box::new(jsonrpc::unavailable("session storage is unavailable; retry shortly")));
-        }
-    };
-    let mut replies = replies.into_iter();
-    if session.is_some() {
-        let owner = replies.next();
-        let live = replies.next();
-        let _owner_refreshed = replies.next();
-        let owned = matches!(&owner, Some(Reply::Text(owner)) if *owner == identity.subject);
-        if !owned || live != Some(Reply::Int(1)) {
-            return Err(Box::new(jsonrpc::session_not_found()));
-        }
-    }
-    if identity.session_id.is_some() && !matches!(replies.next(), Some(Reply::Nil) | None) {
-        tracing::info!(reason = "revoked sid", "token refused");
-        return Err(Box::new(jsonrpc::unauthorized("invalid_token")));
-    }
-    Ok(())
-}
-
-/// Records who owns a new session (and under which `sid`), in one round trip. False when the
-/// KV did not take it.
-async fn record_owner(state: &AppState, session: &str, identity: &Identity) -> bool {
-    let ttl = state.config.sessions.ttl;
-    let mut commands = vec![Command::Set {
-        key: session_store::owner_key(session),
-        value: identity.subject.clone(),
-        ttl: Some(ttl),
-        only_if_absent: false,
-    }];
-    if let Some(sid) = &identity.session_id {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-        commands.push(Command::ZAdd {
-            key: revocation::sessions_key(sid),
-            score: now.as_secs_f64(),
-            member: session.to_owned(),
-        });
-        commands.push(Command::Expire { key: revocation::sessions_key(sid), ttl });
-    }
-    match state.kv.pipeline(commands).await {
-        Ok(_) => true,
-        Err(error) => {
-            tracing::warn!(error = %error, "new MCP session owner not stored: answering 503");
-            false
-        }
-    }
-}
-
 /// Decides who the caller is.
 ///
 /// - `authkit` / `supabase` mode: the bearer token must verify (`crate::auth::verify`); the
@@ -284,8 +284,19 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                 return Err(refuse(ChallengeError::None));
             };
             let Some(token) = bearer(value) else {
+                // RFC 6750 §3.1: another scheme is no Bearer credential at all (no error code);
+                // a Bearer header without a usable token is an invalid one.
+                let is_bearer = value
+                    .to_str()
+                    .ok()
+                    .and_then(|v| v.split(' ').next())
+                    .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer"));
                 tracing::info!(reason = "not a bearer credential", "token refused");
-                return Err(refuse(ChallengeError::InvalidToken));
+                return Err(refuse(if is_bearer {
+                    ChallengeError::InvalidToken
+                } else {
+                    ChallengeError::None
+                }));
             };
             match verifier.verify(token, crate::auth::jwt::now_unix()).await {
                 Ok(verified) => {
@@ -334,6 +345,25 @@ fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
     if guard.app.config.target != Target::Local || !loopback {
         return Err(Box::new(jsonrpc::unauthorized(
             "authentication required: local mode serves loopback clients of the local target only",
+        )));
+    }
+    // A tunnel or reverse proxy on this machine (ngrok, cloudflared, Caddy) also connects from
+    // loopback: its requests name a public host or carry forwarding headers. They get no
+    // identity here; such a setup needs a real auth mode.
+    let host = request.headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let host_name = host
+        .rsplit_once(':')
+        .filter(|(name, port)| !name.ends_with(':') && port.parse::<u16>().is_ok())
+        .map_or(host, |(name, _)| name);
+    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip", "x-forwarded-host"]
+        .iter()
+        .any(|name| request.headers.contains_key(*name));
+    if !crate::config::is_loopback_host(host_name) || forwarded {
+        tracing::info!(reason = "proxied or public host in local mode", "request refused");
+        return Err(Box::new(jsonrpc::error(
+            axum::http::StatusCode::FORBIDDEN,
+            jsonrpc::code::REFUSED,
+            "local mode serves loopback hosts only, without proxies: configure ATOMS_AUTH_MODE=authkit to serve through a tunnel or proxy",
         )));
     }
     match request.headers.get(header::AUTHORIZATION) {

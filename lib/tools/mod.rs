@@ -5,8 +5,10 @@
 //! arguments minus `operation` are its JSON argument, and its answer becomes the result envelope
 //! `{operation, data, next_cursor?}` (as `structuredContent` and as one text block). Failures are
 //! tool results with `isError` and `{error: {code, message}}`; only an unknown tool name is a
-//! JSON-RPC error. [`export`] renders export pages.
+//! JSON-RPC error. [`export`] renders export pages; [`cache`] answers slow reads from the shared
+//! KV and is invalidated by every write.
 
+pub mod cache;
 pub mod catalog;
 mod export;
 
@@ -29,16 +31,28 @@ pub fn exists(name: &str) -> bool {
     TOOLS.iter().any(|tool| tool.name == name)
 }
 
+/// What tool calls run against: the database and, when enabled, the read cache.
+#[derive(Clone, Default)]
+pub struct Backend {
+    pub db: Option<Db>,
+    pub cache: Option<cache::ReadCache>,
+}
+
 /// Runs `operation` of tool `name` (which must [`exist`](exists)) as `identity`.
-pub async fn call(db: Option<&Db>, identity: &Identity, name: &str, arguments: JsonObject) -> CallToolResult {
-    match run(db, identity, name, arguments).await {
+pub async fn call(
+    backend: &Backend,
+    identity: &Identity,
+    name: &str,
+    arguments: JsonObject,
+) -> CallToolResult {
+    match run(backend, identity, name, arguments).await {
         Ok(result) => result,
         Err(error) => failure(&error),
     }
 }
 
 async fn run(
-    db: Option<&Db>,
+    backend: &Backend,
     identity: &Identity,
     name: &str,
     mut arguments: JsonObject,
@@ -49,15 +63,66 @@ async fn run(
         .ok_or_else(|| ToolError::invalid(format!("unknown tool {name}")))?;
     let operation = select_operation(tool, &mut arguments)?;
     check_arguments(operation, &arguments)?;
-    let db =
-        db.ok_or_else(|| ToolError::new("unavailable", "no database is configured for this deployment"))?;
+    let db = backend
+        .db
+        .as_ref()
+        .ok_or_else(|| ToolError::new("unavailable", "no database is configured for this deployment"))?;
     if operation.name == "export_results" {
         let format = export::Format::take(&mut arguments)?;
         let page = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
         return Ok(export::result(page, format));
     }
+    let Some(cache) = &backend.cache else {
+        let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+        return Ok(CallToolResult::structured(envelope(operation.name, data)));
+    };
+    if cache::CACHED.contains(&operation.name)
+        && let Some(workspace) = workspace_of(db, cache, identity, &arguments).await
+    {
+        match cache.lookup(identity, operation.name, &arguments, &workspace).await {
+            Some(Ok(hit)) => return Ok(CallToolResult::structured(envelope(operation.name, hit))),
+            Some(Err(miss)) => {
+                let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+                cache.store(miss, &data).await;
+                return Ok(CallToolResult::structured(envelope(operation.name, data)));
+            }
+            None => {}
+        }
+    }
+    let is_write = crate::limits::Class::of_operation(operation.name) == Some(crate::limits::Class::Write)
+        && arguments.get("dry_run") != Some(&Value::Bool(true));
+    let named_workspace = arguments.get("workspace_id").cloned();
     let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+    if is_write {
+        let mut named = Map::new();
+        if let Some(workspace) = named_workspace {
+            named.insert("workspace_id".to_owned(), workspace);
+        }
+        cache.invalidate(cache::written_workspace(&named, &data).as_deref()).await;
+    }
     Ok(CallToolResult::structured(envelope(operation.name, data)))
+}
+
+/// The workspace a cacheable read addresses: its `workspace_id`, or for an entity-addressed
+/// read the entity's workspace (remembered in the cache once read through `read_entity`'s
+/// function, so the caller's own permissions apply).
+async fn workspace_of(
+    db: &Db,
+    cache: &cache::ReadCache,
+    identity: &Identity,
+    arguments: &JsonObject,
+) -> Option<String> {
+    if let Some(workspace) = arguments.get("workspace_id").and_then(Value::as_str) {
+        return Some(workspace.to_owned());
+    }
+    let entity = arguments.get("entity_id").and_then(Value::as_str)?;
+    if let Some(workspace) = cache.entity_workspace(entity).await {
+        return Some(workspace);
+    }
+    let found = db.rpc("atoms_entity_get", &json!({"entity_id": entity}), identity).await.ok()?;
+    let workspace = found.get("workspace_id").and_then(Value::as_str)?.to_owned();
+    cache.remember_entity_workspace(entity, &workspace).await;
+    Some(workspace)
 }
 
 /// `{operation, data, next_cursor?}`: a page's `next_cursor` moves up beside `data`.

@@ -8,6 +8,8 @@
 
 pub mod atoms_server;
 pub mod authkit;
+pub mod deployment_double;
+pub mod lambda_runtime;
 pub mod mcp;
 pub mod metrics;
 pub mod postgres;
@@ -97,9 +99,13 @@ impl Process {
 
 /// A throwaway `redis-server` on a free port.
 pub fn start_redis() -> Process {
+    start_redis_on(free_port())
+}
+
+/// A throwaway `redis-server` on `port` (e.g. to bring a killed one back).
+pub fn start_redis_on(port: u16) -> Process {
     let binary = find_binary("redis-server", "install it with `apt-get install -y redis-server`");
     let dir = TempDir::new("redis");
-    let port = free_port();
     let mut child = Command::new(binary)
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
         .arg("--dir")

@@ -95,7 +95,7 @@ impl Tools {
         let tools = support::test_tools_dir();
         let found = Self {
             vercel: tools.join("vercel/node_modules/.bin/vercel"),
-            cargo_zigbuild_bin: tools.join("cargo-zigbuild/bin"),
+            cargo_zigbuild_bin: tools.join("zig/bin"),
             zig_python: tools.join("zig/bin/python"),
             node_bin: tools.join("node_modules/.bin"),
         };
@@ -106,7 +106,7 @@ impl Tools {
             ),
             (
                 found.cargo_zigbuild_bin.join("cargo-zigbuild"),
-                "cargo-zigbuild (cargo install --root target/test-tools/cargo-zigbuild)",
+                "cargo-zigbuild (its PyPI wheel in the venv at target/test-tools/zig, from tests/support/vercel/requirements.txt)",
             ),
             (
                 found.zig_python.clone(),

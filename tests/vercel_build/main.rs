@@ -55,8 +55,15 @@ const REWRITES: [(&str, Samples); 5] = [
     (
         "/oauth/:document(protected-resource|authorization-server)",
         &[
-            ("/oauth/protected-resource", Some("/api/mcp?oauth=protected-resource")),
-            ("/oauth/authorization-server", Some("/api/mcp?oauth=authorization-server")),
+            // Vercel also appends the named segment as a query parameter; the guard reads `oauth`.
+            (
+                "/oauth/protected-resource",
+                Some("/api/mcp?oauth=protected-resource&document=protected-resource"),
+            ),
+            (
+                "/oauth/authorization-server",
+                Some("/api/mcp?oauth=authorization-server&document=authorization-server"),
+            ),
             ("/oauth/other", None),
         ],
     ),
@@ -300,12 +307,13 @@ async fn the_built_mcp_function_answers_server_discover() {
     );
 
     // The rewrite's destination (`/oauth/protected-resource` → `/api/mcp?oauth=protected-resource`).
-    let metadata: Value = reqwest::get(function.url("/api/mcp?oauth=protected-resource"))
-        .await
-        .expect("metadata")
-        .json()
-        .await
-        .expect("metadata JSON");
+    let metadata: Value =
+        reqwest::get(function.url("/api/mcp?oauth=protected-resource&document=protected-resource"))
+            .await
+            .expect("metadata")
+            .json()
+            .await
+            .expect("metadata JSON");
     assert_eq!(metadata["resource"], format!("{public}/api/mcp"), "{metadata}");
     assert_eq!(metadata["authorization_servers"], json!([double.url]), "{metadata}");
 
