@@ -10,25 +10,35 @@ use support::metrics::{parse, scrape, value};
 
 const TOKEN: &str = "metrics-token-0123456789abcdef";
 
-/// A production configuration served on loopback (as behind a platform's proxy).
-fn production(redis_url: &str) -> atoms::config::Config {
-    support::config(&[
-        ("ATOMS_ENV", "production"),
-        ("PUBLIC_URL", "https://atoms.example.com"),
-        ("AUTHKIT_DOMAIN", "acme.authkit.app"),
-        ("WORKOS_CLIENT_ID", "client_01TEST"),
-        ("WORKOS_API_KEY", "sk_test_secret_value"),
-        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
-        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms"),
-        ("REDIS_URL", redis_url),
-        ("METRICS_TOKEN", TOKEN),
-    ])
+/// A production configuration (served on loopback, as behind a platform's proxy).
+fn production(redis_url: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("ATOMS_ENV", "production".to_owned()),
+        ("PUBLIC_URL", "https://atoms.example.com".to_owned()),
+        ("AUTHKIT_DOMAIN", "acme.authkit.app".to_owned()),
+        ("WORKOS_CLIENT_ID", "client_01TEST".to_owned()),
+        ("WORKOS_API_KEY", "sk_test_secret_value".to_owned()),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".to_owned()),
+        ("DATABASE_URL", "postgres://u@127.0.0.1:1/atoms".to_owned()),
+        ("REDIS_URL", redis_url.to_owned()),
+        ("METRICS_TOKEN", TOKEN.to_owned()),
+        ("LOG_LEVEL", "warn".to_owned()),
+    ]
+}
+
+/// `atoms serve` as its own process (each process has its own recorder: in-process servers
+/// of one test binary would share theirs) with `env`; its base URL.
+fn serve(env: &[(&'static str, String)]) -> (support::Process, String) {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = support::atoms_serve(&[], &env);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    (server, base)
 }
 
 #[tokio::test]
 async fn metrics_are_refused_without_their_token_outside_local_mode() {
     let redis = support::start_redis();
-    let base = support::spawn_app(production(&support::redis_url(&redis))).await;
+    let (_server, base) = serve(&production(&support::redis_url(&redis)));
     let (status, headers, body) = scrape(&base, None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(headers["www-authenticate"], "Bearer realm=\"atoms\"");
@@ -48,16 +58,16 @@ async fn metrics_are_refused_without_their_token_outside_local_mode() {
 #[tokio::test]
 async fn a_production_instance_without_a_token_refuses_everyone() {
     let redis = support::start_redis();
-    let mut config = production(&support::redis_url(&redis));
-    config.observability.metrics_token = None;
-    let base = support::spawn_app(config).await;
+    let env: Vec<_> =
+        production(&support::redis_url(&redis)).into_iter().filter(|(k, _)| *k != "METRICS_TOKEN").collect();
+    let (_server, base) = serve(&env);
     assert_eq!(scrape(&base, None).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(scrape(&base, Some(TOKEN)).await.0, StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]
 async fn local_mode_on_loopback_needs_no_token_and_the_kv_outage_is_503() {
-    let base = support::spawn_app(support::config(&[])).await;
+    let (_server, base) = serve(&[]);
     assert_eq!(hit(&base, "/health/live", 1).await, StatusCode::OK);
     // The first scrape flushes (one KV round trip); the second sees that flush's timing too.
     assert_eq!(scrape(&base, None).await.0, StatusCode::OK);
@@ -77,8 +87,7 @@ async fn local_mode_on_loopback_needs_no_token_and_the_kv_outage_is_503() {
         assert!(samples.iter().any(|s| s.family == family), "{family} is exposed");
     }
 
-    let dead = support::config(&[("REDIS_URL", &format!("redis://127.0.0.1:{}", support::free_port()))]);
-    let base = support::spawn_app(dead).await;
+    let (_dead, base) = serve(&[("REDIS_URL", format!("redis://127.0.0.1:{}", support::free_port()))]);
     let (status, _, body) = scrape(&base, None).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
 }
@@ -181,4 +190,39 @@ async fn log_lines_inside_a_request_carry_its_id_and_never_the_token() {
     let refusal: serde_json::Value = serde_json::from_str(refusal).expect("a JSON line");
     assert_eq!(refusal["span"]["request_id"], "trace-me-42", "{refusal}");
     assert!(!logs.contains(wrong) && !logs.contains(TOKEN), "no token in the logs");
+}
+
+#[tokio::test]
+async fn tool_calls_and_refused_credentials_are_counted() {
+    let (_server, base) = serve(&[]);
+    let mcp = |auth: Option<&str>, body: serde_json::Value| {
+        let mut request = reqwest::Client::new()
+            .post(format!("{base}/api/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", "tools/call")
+            .header("mcp-name", "entity_tool")
+            .body(body.to_string());
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+    let call = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "entity_tool",
+        "arguments": {"operation": "read_entity", "entity_id": "00000000-0000-0000-0000-000000000000"}, "_meta": meta}});
+    let refused = mcp(Some("not-a-dev-token"), call.clone()).await.expect("post");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let answered = mcp(None, call).await.expect("post");
+    let text = answered.text().await.expect("body");
+    assert!(text.contains("unavailable"), "no database: the tool says so: {text}");
+
+    let (_, _, text) = scrape(&base, None).await;
+    let samples = parse(&text);
+    assert_eq!(value(&samples, "atoms_auth_failures_total", &[("reason", "local_only")]), 1.0);
+    let tool = [("tool", "entity_tool"), ("operation", "read_entity"), ("outcome", "unavailable")];
+    assert_eq!(value(&samples, "atoms_tool_calls_total", &tool), 1.0, "{text}");
+    let timing = [("tool", "entity_tool"), ("operation", "read_entity")];
+    assert_eq!(value(&samples, "atoms_tool_call_duration_seconds_count", &timing), 1.0);
 }

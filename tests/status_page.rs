@@ -57,8 +57,10 @@ async fn get(url: &str) -> StatusCode {
 async fn the_status_page_renders_with_data_in_headless_chromium() {
     // A database nobody listens on: /health/ready answers 503 (errors on the page) and the
     // dependency alert fires (a recent alert on the page).
+    // Its own process: in-process servers of one test binary would share one recorder.
     let dead_db = format!("postgres://atoms@127.0.0.1:{}/atoms", support::free_port());
-    let base = support::spawn_app(support::config(&[("DATABASE_URL", &dead_db)])).await;
+    let server = support::atoms_serve(&[], &[("DATABASE_URL", &dead_db), ("LOG_LEVEL", "warn")]);
+    let base = format!("http://127.0.0.1:{}", server.port);
     for _ in 0..30 {
         assert_eq!(get(&format!("{base}/health/live")).await, StatusCode::OK);
     }

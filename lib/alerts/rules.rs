@@ -107,7 +107,8 @@ pub fn judge(config: &AlertConfig, minutes: &[(u64, Aggregate)], down: &[&str]) 
         (Rule::AuthFailures, Metric::AuthFailures, config.auth_failures, "refused credentials"),
         (Rule::RateLimited, Metric::RateLimited, config.rate_limited, "rate-limited requests"),
     ] {
-        let count = spikes.count(metric, |_| true);
+        // A request without any credential is the first step of OAuth discovery, not a spike.
+        let count = spikes.count(metric, |s| s.label("reason") != "missing");
         verdicts.push(Verdict {
             rule,
             firing: count >= threshold,

@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, Method, header};
 
 use crate::auth::discovery::{self, ChallengeError, MetadataCache};
 use crate::auth::verify::{Failure, Verifier};
+use crate::metrics::AuthFailure;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -276,11 +277,13 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
     };
     if query_has_token(request.uri.query()) {
         tracing::info!(reason = "token in query string", "token refused");
+        crate::metrics::record_auth_failure(AuthFailure::TokenInQuery);
         return Err(refuse(ChallengeError::InvalidRequest));
     }
     let mut identity = match &guard.verifier {
         Some(verifier) => {
             let Some(value) = request.headers.get(header::AUTHORIZATION) else {
+                crate::metrics::record_auth_failure(AuthFailure::Missing);
                 return Err(refuse(ChallengeError::None));
             };
             let Some(token) = bearer(value) else {
@@ -292,6 +295,7 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                     .and_then(|v| v.split(' ').next())
                     .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer"));
                 tracing::info!(reason = "not a bearer credential", "token refused");
+                crate::metrics::record_auth_failure(AuthFailure::InvalidToken);
                 return Err(refuse(if is_bearer {
                     ChallengeError::InvalidToken
                 } else {
@@ -306,21 +310,26 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                 }
                 Err(Failure::Invalid(reason)) => {
                     tracing::info!(reason = %reason, "token refused");
+                    crate::metrics::record_auth_failure(AuthFailure::InvalidToken);
                     return Err(refuse(ChallengeError::InvalidToken));
                 }
                 Err(Failure::InsufficientScope) => {
                     tracing::info!(reason = "missing a required scope", "token refused");
+                    crate::metrics::record_auth_failure(AuthFailure::InsufficientScope);
                     return Err(refuse(ChallengeError::InsufficientScope));
                 }
                 Err(Failure::Unavailable(reason)) => {
                     tracing::warn!(reason = %reason, "token cannot be checked: issuer keys unavailable");
+                    crate::metrics::record_auth_failure(AuthFailure::IssuerUnavailable);
                     return Err(Box::new(jsonrpc::unavailable(
                         "the sign-in provider's keys are unavailable; retry shortly",
                     )));
                 }
             }
         }
-        None => local_identity(guard, request)?,
+        None => local_identity(guard, request).inspect_err(|_| {
+            crate::metrics::record_auth_failure(AuthFailure::LocalOnly);
+        })?,
     };
     identity.request_id = request.extensions.get::<RequestId>().map(|id| id.0.clone());
     Ok(identity)
