@@ -1,6 +1,5 @@
 //! The observability variables: who may read `/metrics` and `/status`, how often instances
-//! flush their counts to the KV, where alerts go and when they fire, and the optional OTLP
-//! trace export.
+//! flush their counts to the KV, and where alerts go and when they fire.
 
 use std::time::Duration;
 
@@ -16,9 +15,6 @@ pub struct ObservabilityConfig {
     /// the KV (default 10, at most 300) — also the most an instance that dies can lose.
     pub flush_interval: Duration,
     pub alerts: AlertConfig,
-    /// `OTEL_EXPORTER_OTLP_ENDPOINT`: an OTLP/HTTP collector (`http(s)://host:4318`) receiving
-    /// request spans; unset (the default), nothing is exported.
-    pub otlp_endpoint: Option<reqwest::Url>,
 }
 
 /// Where an alert is delivered; the URL is a credential (Slack's carries its token).
@@ -65,9 +61,7 @@ pub(super) fn read_observability(env: &mut EnvReader<'_>) -> ObservabilityConfig
         env.malformed("METRICS_TOKEN", "a random string of 16+ characters (openssl rand -hex 32)");
     }
     let flush_interval = Duration::from_secs(env.positive(&["METRICS_FLUSH_SECONDS"], 10, 300));
-    let otlp_endpoint =
-        env.url(&["OTEL_EXPORTER_OTLP_ENDPOINT"], "an OTLP/HTTP endpoint such as http://collector:4318");
-    ObservabilityConfig { metrics_token, flush_interval, alerts: read_alerts(env), otlp_endpoint }
+    ObservabilityConfig { metrics_token, flush_interval, alerts: read_alerts(env) }
 }
 
 fn read_alerts(env: &mut EnvReader<'_>) -> AlertConfig {
