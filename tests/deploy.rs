@@ -109,6 +109,8 @@ fn production_env(database_url: &str, public_url: &str) -> String {
     format!(
         "# Created by Vercel CLI\nVERCEL=\"1\"\nVERCEL_ENV=\"production\"\nVERCEL_URL=\"\"\n\
          PUBLIC_URL=\"{public_url}\"\nAUTHKIT_DOMAIN=\"acme.authkit.app\"\n\
+         WORKOS_CLIENT_ID=\"client_01TEST\"\nWORKOS_API_KEY=\"sk_test_deploy\"\n\
+         ATOMS_SESSION_KEY=\"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\"\n\
          DATABASE_URL=\"{database_url}\"\nREDIS_URL=\"redis://127.0.0.1:6379\"\n"
     )
 }

@@ -162,6 +162,9 @@ fn production_env<'a>(database_url: &'a str, redis_url: &'a str) -> Vec<(&'a str
     vec![
         ("PUBLIC_URL", "https://atoms.example.com"),
         ("AUTHKIT_DOMAIN", "atoms-test.authkit.invalid"),
+        ("WORKOS_CLIENT_ID", "client_01TEST"),
+        ("WORKOS_API_KEY", "sk_test_lambda"),
+        ("ATOMS_SESSION_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="),
         ("DATABASE_URL", database_url),
         ("REDIS_URL", redis_url),
         ("ATOMS_HEALTH_TIMEOUT_MS", "1000"),
@@ -213,22 +216,26 @@ async fn the_health_bootstrap_answers_function_url_events() {
     eprintln!("health bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
 }
 
-/// A Lambda function is never the local target, so an MCP request without a token is refused:
-/// 401, a JSON-RPC error body and a `WWW-Authenticate: Bearer` challenge, through the streaming
-/// protocol. No database is needed for that.
-///
-/// UPGRADE once deployments accept tokens (AuthKit JWT verification, issue 11's auth work): mint
-/// an RS256 token with the test JWKS the auth tests serve (AUTHKIT_DOMAIN pointing at that local
-/// double, `aud` = `https://atoms.example.com/api/mcp`), send it as `authorization: Bearer …`
-/// in this event, and assert a 200 whose `result.tools` names the five tools
-/// (tests/snapshots/tools_list.json); keep this tokenless event as the 401 case and then also
-/// assert the challenge's `resource_metadata="…"` parameter.
+/// The MCP bootstrap as a production deployment trusting the AuthKit double: a tokenless
+/// `tools/list` is refused through the streaming protocol — 401, a JSON-RPC error body, a
+/// `WWW-Authenticate: Bearer` challenge naming the Protected Resource Metadata — and the same
+/// event with a token AuthKit issued for `https://atoms.example.com/api/mcp` lists the five
+/// tools. No database is needed for either.
 #[tokio::test]
-async fn the_mcp_bootstrap_answers_tools_list_with_the_401_challenge() {
+async fn the_mcp_bootstrap_challenges_without_a_token_and_lists_tools_with_one() {
+    let double = support::authkit::AuthKitDouble::start();
     let runtime = RuntimeApi::start().await;
     let closed = format!("postgres://atoms@127.0.0.1:{}/atoms", support::free_port());
-    let redis = format!("redis://127.0.0.1:{}", support::free_port());
-    let function = Bootstrap::start("mcp", &runtime, &production_env(&closed, &redis));
+    let redis = support::start_redis();
+    let redis_url = support::redis_url(&redis);
+    let mut env = production_env(&closed, &redis_url);
+    env.retain(|(name, _)| !["AUTHKIT_DOMAIN", "WORKOS_CLIENT_ID"].contains(name));
+    env.extend([
+        ("AUTHKIT_DOMAIN", double.url.as_str()),
+        ("WORKOS_API_URL", double.url.as_str()),
+        ("WORKOS_CLIENT_ID", double.state.client_id.as_str()),
+    ]);
+    let function = Bootstrap::start("mcp", &runtime, &env);
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     let body =
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}).to_string();
@@ -249,7 +256,13 @@ async fn the_mcp_bootstrap_answers_tools_list_with_the_401_challenge() {
     );
     let answer = outcome.http().unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
     assert_eq!(answer.status, 401, "{answer:?}\n{}", function.logs());
-    assert!(answer.header("www-authenticate").is_some_and(|v| v.starts_with("Bearer")), "{answer:?}");
+    assert_eq!(
+        answer.header("www-authenticate"),
+        Some(
+            "Bearer resource_metadata=\"https://atoms.example.com/.well-known/oauth-protected-resource/api/mcp\""
+        ),
+        "{answer:?}"
+    );
     let message: Value =
         serde_json::from_str(&answer.body).unwrap_or_else(|e| panic!("JSON-RPC body ({e}): {answer:?}"));
     // The guard refuses before reading the body, so the error carries `"id": null`.
@@ -259,6 +272,30 @@ async fn the_mcp_bootstrap_answers_tools_list_with_the_401_challenge() {
         "{message}"
     );
     eprintln!("mcp bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
+
+    let claims = double.state.claims(
+        support::authkit::Family::Mcp,
+        "user_01ALICE",
+        "s1",
+        Some("https://atoms.example.com/api/mcp"),
+    );
+    let bearer = format!("Bearer {}", double.state.mint(support::authkit::Family::Mcp, &claims));
+    let mut with_token = headers.to_vec();
+    with_token.push(("authorization", bearer.as_str()));
+    let outcome = runtime
+        .invoke(function_url_event("POST", "/api/mcp", &with_token, Some(&body)), INVOKE_TIMEOUT)
+        .await
+        .unwrap_or_else(|e| panic!("tools/list with a token: {e}\n{}", function.logs()));
+    let answer = outcome.http().unwrap_or_else(|e| panic!("{e}\n{}", function.logs()));
+    assert_eq!(answer.status, 200, "{answer:?}\n{}", function.logs());
+    let message: Value = serde_json::from_str(&answer.body).expect("JSON-RPC result");
+    let names: Vec<&str> = message["result"]["tools"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
+    assert_eq!(names, ["workspace_tool", "entity_tool", "relationship_tool", "workflow_tool", "query_tool"]);
 }
 
 /// The template, decoded by cfn-lint's own parser (CloudFormation's `!Ref` tags included).
