@@ -8,6 +8,8 @@
 //! - [`router`]: every route, and the slice each function binary serves.
 //! - [`mcp`]: the MCP endpoint — rmcp's Streamable HTTP service behind Atoms' identity hook and
 //!   transport guard, legacy sessions in the KV, the conformance fixtures (feature-gated).
+//! - [`alerts`]: alert rules judged on the fleet-wide metrics, deduplicated fleet-wide through
+//!   the KV, delivered to webhooks (Slack or signed JSON) with retries.
 //! - [`auth`]: who a request comes from — the OAuth resource server (AuthKit, WorkOS and
 //!   Supabase tokens, discovery documents, revocation) and the local dev tokens.
 //! - [`limits`]: fleet-wide rate limits (GCRA buckets in the KV) and client addresses.
@@ -17,6 +19,9 @@
 //! - [`db`]: the database — `rpc(function, args, identity)` over PostgREST or direct Postgres,
 //!   migrations, the local cluster of `atoms serve`.
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
+//! - [`metrics`]: fleet-wide metrics — per-instance recording, deltas flushed to the KV,
+//!   `/metrics` exposing the sum.
+//! - [`status`]: `/status`, the HTML status page (health, rates, p95s, sessions, alerts).
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
@@ -25,6 +30,7 @@
 //! - [`telemetry`]: JSON-lines logging.
 //! - [`secret`]: a string type that never prints.
 
+pub mod alerts;
 pub mod auth;
 pub mod bench;
 pub mod check_env;
@@ -37,10 +43,12 @@ pub mod http;
 pub mod kv;
 pub mod limits;
 pub mod mcp;
+pub mod metrics;
 pub mod router;
 pub mod secret;
 pub mod serve;
 pub mod smoke;
 pub mod state;
+pub mod status;
 pub mod telemetry;
 pub mod tools;

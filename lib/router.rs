@@ -14,6 +14,7 @@ use crate::state::AppState;
 
 /// The `health` function: `/health`, `/health/live`, `/health/ready`.
 pub fn health(state: AppState) -> Router {
+    crate::metrics::record_cold_start("health");
     let router = health_routes(state.clone()).fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
@@ -28,6 +29,7 @@ fn health_routes(state: AppState) -> Router {
 
 /// The `mcp` function: the MCP endpoint at `ATOMS_MCP_PATH` (default `/api/mcp`).
 pub fn mcp(state: AppState) -> Router {
+    crate::metrics::record_cold_start("mcp");
     let router = crate::mcp::routes(&state).fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
@@ -35,16 +37,35 @@ pub fn mcp(state: AppState) -> Router {
 /// The `auth` function: the browser sign-in flow (`/auth/login`, `/auth/callback`,
 /// `/auth/token`, `/auth/logout`, `/auth/webhooks/workos`).
 pub fn auth(state: AppState) -> Router {
+    crate::metrics::record_cold_start("auth");
     let router = crate::auth::signin::routes(state.clone()).fallback(not_found);
     http::with_boundary(router, &state.config.http)
 }
 
+/// The `metrics` function: `/metrics` (rewritten to `/api/metrics`) and `/status` (rewritten to
+/// `/api/metrics?view=status`).
+pub fn metrics(state: AppState) -> Router {
+    crate::metrics::record_cold_start("metrics");
+    let router = metrics_routes(state.clone()).fallback(not_found);
+    http::with_boundary(router, &state.config.http)
+}
+
+fn metrics_routes(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", get(crate::metrics::endpoint::metrics))
+        .route("/api/metrics", get(crate::metrics::endpoint::metrics))
+        .route("/status", get(crate::status::handler))
+        .with_state(state)
+}
+
 /// Every function's routes on one router, for `atoms serve`; `mcp` is the MCP route to mount
-/// (the Atoms server, or the conformance fixtures).
+/// (the Atoms server, or the conformance fixtures). Each function's slice records its own cold
+/// start; this one records `serve`'s.
 pub fn local_server(state: AppState, mcp: Router) -> Router {
-    // Later functions (metrics) are merged here as they land.
+    crate::metrics::record_cold_start("serve");
     let router = Router::new()
         .merge(health_routes(state.clone()))
+        .merge(metrics_routes(state.clone()))
         .merge(crate::auth::signin::routes(state.clone()))
         .merge(mcp)
         .fallback(not_found);

@@ -147,7 +147,8 @@ impl LocalServer {
     /// Serves until Ctrl-C / SIGTERM.
     pub async fn run(self) -> Result<(), ServeError> {
         let mcp = self.mcp_routes()?;
-        local::serve(self.listener, router::local_server(self.state, mcp)).await.map_err(ServeError::Serve)
+        let router = router::local_server(self.state.clone(), mcp);
+        local::serve_with_metrics(self.listener, router, self.state).await.map_err(ServeError::Serve)
     }
 }
 

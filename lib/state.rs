@@ -19,6 +19,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// When this process started, for `uptime_seconds`.
     pub started: Instant,
+    /// When this instance last flushed its metrics to the KV (`crate::metrics::flush`).
+    pub metrics: Arc<crate::metrics::flush::Schedule>,
 }
 
 /// Start-up failures of shared state.
@@ -44,6 +46,7 @@ impl AppState {
             .build()?;
         let kv = Kv::from_config(&config.kv, &http)?;
         let db = Db::from_config(&config.database, &http, config.outbound_timeout)?;
-        Ok(Self { config: Arc::new(config), kv, db, http, started: Instant::now() })
+        let metrics = Arc::new(crate::metrics::flush::Schedule::new(config.observability.flush_interval));
+        Ok(Self { config: Arc::new(config), kv, db, http, started: Instant::now(), metrics })
     }
 }

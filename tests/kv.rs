@@ -51,6 +51,7 @@ async fn run_suite(kv: &Kv) {
     gcra_limits_exactly_and_atomically(kv, &keys).await;
     owned_sessions_refresh_only_for_their_owner(kv, &keys).await;
     capped_sorted_sets_evict_the_oldest(kv, &keys).await;
+    hashes_count_per_field(kv, &keys).await;
 }
 
 /// One `Gcra` command; its reply as (allowed, retry ms, remaining, reset ms).
@@ -220,6 +221,46 @@ async fn sorted_sets(kv: &Kv, keys: &Keys) {
     assert_eq!(kv.zrem_range_by_score(&key, f64::NEG_INFINITY, f64::INFINITY).await.expect("clear"), 1);
     assert_eq!(kv.zcard(&key).await.expect("zcard"), 0);
     assert!(kv.zrange_by_score(&keys.key("nozset"), 0.0, 1.0, None).await.expect("empty").is_empty());
+}
+
+/// HINCRBY / HGETALL, what the fleet-wide metrics are made of: counts per field, negative
+/// deltas, the type checks, and a whole hash read back in one reply.
+async fn hashes_count_per_field(kv: &Kv, keys: &Keys) {
+    let key = keys.key("hash");
+    let incr = |field: &str, by: i64| Command::HIncrBy { key: key.clone(), field: field.to_owned(), by };
+    let replies = kv
+        .pipeline(vec![
+            incr("a|x", 3),
+            incr("b", 1),
+            incr("a|x", 4),
+            incr("b", -2),
+            Command::Expire { key: key.clone(), ttl: Duration::from_secs(60) },
+        ])
+        .await
+        .expect("hincrby");
+    assert_eq!(replies, [Reply::Int(3), Reply::Int(1), Reply::Int(7), Reply::Int(-1), Reply::Int(1)]);
+    let Reply::List(items) = kv.run(Command::HGetAll { key: key.clone() }).await.expect("hgetall") else {
+        panic!("HGETALL is a list");
+    };
+    let mut pairs: Vec<(Reply, Reply)> = items.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+    pairs.sort_by_key(|(field, _)| format!("{field:?}"));
+    let text = |v: &str| Reply::Text(v.to_owned());
+    assert_eq!(pairs, [(text("a|x"), text("7")), (text("b"), text("-1"))]);
+    let empty = kv.run(Command::HGetAll { key: keys.key("nohash") }).await.expect("hgetall absent");
+    assert_eq!(empty, Reply::List(Vec::new()));
+
+    let text_key = keys.key("hash-text");
+    kv.set(&text_key, "v", None).await.expect("set");
+    let error = kv.run(Command::HIncrBy { key: text_key, field: "f".to_owned(), by: 1 }).await;
+    assert!(matches!(&error, Err(KvError::Command(m)) if m.contains("WRONGTYPE")), "{error:?}");
+    let error = kv.get(&key).await.expect_err("a hash is not a string");
+    assert!(matches!(&error, KvError::Command(m) if m.contains("WRONGTYPE")), "{error:?}");
+    let error = kv.zadd(&key, 1.0, "m").await.expect_err("a hash is not a sorted set");
+    assert!(matches!(&error, KvError::Command(m) if m.contains("WRONGTYPE")), "{error:?}");
+    kv.pipeline(vec![Command::Del { key: key.clone() }]).await.expect("del");
+    kv.run(Command::HIncrBy { key: key.clone(), field: "n".to_owned(), by: i64::MAX }).await.expect("max");
+    let error = kv.run(Command::HIncrBy { key, field: "n".to_owned(), by: 1 }).await;
+    assert!(matches!(&error, Err(KvError::Command(m)) if m.contains("overflow")), "{error:?}");
 }
 
 async fn pipelines_reply_in_order(kv: &Kv, keys: &Keys) {

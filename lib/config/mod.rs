@@ -8,6 +8,7 @@
 
 mod auth;
 mod completeness;
+mod observability;
 mod reader;
 mod target;
 
@@ -17,6 +18,7 @@ pub use tracing::level_filters::LevelFilter;
 
 pub use auth::{AuthConfig, AuthMode, WorkosConfig, decode_session_key, is_loopback_host};
 pub use completeness::check_complete;
+pub use observability::{AlertConfig, ObservabilityConfig, Webhook};
 use reader::{EnvReader, is_mcp_path, level_of};
 pub use reader::{Problem, ProblemKind};
 use target::read_target;
@@ -42,6 +44,8 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub cache: CacheConfig,
     pub platform: PlatformInfo,
+    /// Metrics, alerts, the status page and trace export (`lib/config/observability.rs`).
+    pub observability: ObservabilityConfig,
     /// `ATOMS_OUTBOUND_TIMEOUT_MS`: total timeout of every outbound HTTP call (default 5000).
     pub outbound_timeout: Duration,
     /// `ATOMS_HEALTH_TIMEOUT_MS`: per-dependency timeout of `/health` checks (default 1500).
@@ -249,6 +253,7 @@ impl Config {
                 max_bytes: env.positive(&["CACHE_MAX_SIZE_MB"], 64, 64 * 1024) * 1024 * 1024,
             },
             platform: read_platform(&env),
+            observability: observability::read_observability(&mut env),
             outbound_timeout: millis(env.positive(&["ATOMS_OUTBOUND_TIMEOUT_MS"], 5_000, 60_000)),
             health_timeout: millis(env.positive(&["ATOMS_HEALTH_TIMEOUT_MS"], 1_500, 30_000)),
         };

@@ -66,10 +66,13 @@ impl Db {
         if !is_function_name(function) {
             return Err(DbError::InvalidArgument(format!("{function:?} is not an Atoms database function")));
         }
-        match self {
+        let started = std::time::Instant::now();
+        let result = match self {
             Self::Direct(db) => db.rpc(function, args, identity).await,
             Self::Postgrest(db) => db.rpc(function, args, identity).await,
-        }
+        };
+        crate::metrics::record_db_rpc(started.elapsed());
+        result
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {

@@ -30,6 +30,20 @@ pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()>
         .await
 }
 
+/// [`serve`], flushing `state`'s metrics every `METRICS_FLUSH_SECONDS` and once more after
+/// the last request (so a stopped server loses nothing it counted).
+pub async fn serve_with_metrics(
+    listener: TcpListener,
+    router: Router,
+    state: crate::state::AppState,
+) -> std::io::Result<()> {
+    let timer = crate::metrics::flush::spawn_timer(state.clone());
+    let served = serve(listener, router).await;
+    timer.abort();
+    let _ = crate::metrics::flush::flush(&state).await;
+    served
+}
+
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]

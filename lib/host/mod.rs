@@ -26,20 +26,22 @@ pub async fn run_function(slice: fn(AppState) -> Router) -> Result<(), HostError
     })?;
     telemetry::init(&config.log);
     let state = AppState::new(config)?;
-    run(slice(state)).await
+    run(slice(state.clone()), state).await
 }
 
 /// Serves `router` on the platform this binary was built for, until the platform stops it.
-pub async fn run(router: Router) -> Result<(), HostError> {
+/// `state`'s metrics are flushed after responses: in the background on Vercel (`wait_until`),
+/// before the invocation returns on Lambda, on a timer (and at shutdown) elsewhere.
+pub async fn run(router: Router, state: AppState) -> Result<(), HostError> {
     #[cfg(feature = "lambda")]
-    return lambda::run(router).await;
+    return lambda::run(router, state).await;
     #[cfg(all(feature = "vercel", not(feature = "lambda")))]
-    return vercel::run(router).await;
+    return vercel::run(router, state).await;
     #[cfg(not(any(feature = "vercel", feature = "lambda")))]
     {
         // No platform compiled in: serve on loopback so the binary is still useful locally.
         let port = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
         let listener = local::bind(std::net::SocketAddr::from(([127, 0, 0, 1], port))).await?;
-        local::serve(listener, router).await.map_err(Into::into)
+        local::serve_with_metrics(listener, router, state).await.map_err(Into::into)
     }
 }

@@ -1,6 +1,7 @@
 //! Vercel's Rust runtime 2.x: it accepts the platform's requests on a local socket and hands
 //! each to a tower service as `(AppState, Request<Incoming>)`. This adapter feeds them to the axum
-//! router and streams the response body back (needed for `text/event-stream`).
+//! router and streams the response body back (needed for `text/event-stream`); metrics are
+//! flushed after the response through the runtime's `wait_until`.
 
 use std::convert::Infallible;
 use std::pin::Pin;
@@ -12,12 +13,18 @@ use http_body_util::BodyExt;
 use tower::ServiceExt;
 use vercel_runtime::{Request, ResponseBody};
 
-pub(super) async fn run(router: Router) -> Result<(), super::HostError> {
-    let service = tower::service_fn(move |(_platform, request): (vercel_runtime::AppState, Request)| {
+pub(super) async fn run(router: Router, state: crate::state::AppState) -> Result<(), super::HostError> {
+    let service = tower::service_fn(move |(platform, request): (vercel_runtime::AppState, Request)| {
         let router = router.clone();
+        let state = state.clone();
         async move {
             let request = request.map(Body::new);
             let response = router.oneshot(request).await.unwrap_or_else(|never: Infallible| match never {});
+            // The metrics flush (and alert evaluation) runs after the response, kept alive by
+            // the platform until it settles; never on the caller's path.
+            if let Some(work) = crate::metrics::flush::after_response(&state) {
+                platform.wait_until(work);
+            }
             Ok::<_, vercel_runtime::Error>(response.map(|body| {
                 ResponseBody(SyncBody(sync_wrapper::SyncWrapper::new(body)).map_err(Into::into).boxed())
             }))

@@ -31,6 +31,8 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
     }
 
+    /// 401 (the boundary adds `WWW-Authenticate: Bearer realm="atoms"`; the MCP route has its
+    /// own OAuth challenges).
     pub fn unauthorized(message: impl Into<Cow<'static, str>>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
@@ -74,6 +76,10 @@ impl IntoResponse for ApiError {
     /// response extensions until then.
     fn into_response(self) -> Response {
         let mut response = self.status.into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            let challenge = axum::http::HeaderValue::from_static("Bearer realm=\"atoms\"");
+            response.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, challenge);
+        }
         response.extensions_mut().insert(self);
         response
     }

@@ -2,7 +2,8 @@
 //! status codes and error bodies.
 //!
 //! Layers, outermost first:
-//! 1. [`boundary`]: request id (in, out as `x-request-id`), the one log line per request, the
+//! 1. [`boundary`]: request id (in, out as `x-request-id`, and on every log line of the request
+//!    through a `request` span), the one log line per request, its metrics, the
 //!    JSON error envelope for every non-2xx that is not already a JSON wire format (on the MCP
 //!    route: a JSON-RPC error body instead, one shape per route), security headers;
 //! 2. CORS for browser-based MCP clients ([`cors`]);
@@ -61,7 +62,11 @@ async fn boundary(
     // logs (an unmatched path is logged as a fixed placeholder), and so does the query string.
     let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED, |m| m.as_str()).to_owned();
 
-    let mut response = next.run(request).await;
+    // Only kept for the sessions gauge (fingerprinted there, never logged).
+    let session = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // Every event logged while the request is handled carries its id (the JSON lines' `span`).
+    let span = tracing::info_span!("request", request_id = %request_id.0);
+    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == *mcp_path {
             jsonrpc::from_error_response(response, max_body_bytes)
@@ -75,13 +80,30 @@ async fn boundary(
     }
 
     let status = response.status().as_u16();
-    let latency_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    let elapsed = started.elapsed();
+    crate::metrics::record_http(&route, &method, status, elapsed);
+    if route == *mcp_path {
+        record_session_use(session.as_deref(), &method, &response);
+    }
+    let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
     if status >= 500 {
         tracing::warn!(request_id = %request_id.0, method = %method, route, status, latency_ms, "request");
     } else {
         tracing::info!(request_id = %request_id.0, method = %method, route, status, latency_ms, "request");
     }
     response
+}
+
+/// Feeds the fleet-wide count of live legacy sessions: a session answered with 2xx is live
+/// (a new one comes back in the response header), a successful `DELETE` ended it.
+fn record_session_use(requested: Option<&str>, method: &axum::http::Method, response: &Response) {
+    if !response.status().is_success() {
+        return;
+    }
+    let created = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
+    if let Some(session) = created.or(requested) {
+        crate::metrics::record_session(session, method != axum::http::Method::DELETE);
+    }
 }
 
 /// What the log line says for a request no route matched.

@@ -115,6 +115,17 @@ pub enum Command {
         buckets: Vec<(String, Duration, u32)>,
         now_ms: u64,
     },
+    /// `HINCRBY key field by`: adds `by` to an integer hash field (absent = 0); replies the new
+    /// value. The fleet-wide metric counters.
+    HIncrBy {
+        key: String,
+        field: String,
+        by: i64,
+    },
+    /// `HGETALL key`: `[field, value, …]` in no particular order; empty when absent.
+    HGetAll {
+        key: String,
+    },
 }
 
 /// A reply, normalised across backends.
@@ -333,6 +344,10 @@ impl Command {
                 }
                 args
             }
+            Self::HIncrBy { key, field, by } => {
+                vec![s("HINCRBY"), key.clone(), field.clone(), by.to_string()]
+            }
+            Self::HGetAll { key } => vec![s("HGETALL"), key.clone()],
         }
     }
 }

@@ -35,6 +35,8 @@ enum Value {
     Text(String),
     /// Sorted set kept ordered by (score, member), as Redis orders it.
     SortedSet(Vec<(f64, String)>),
+    /// Hash of fields to values (Redis keeps hash values as strings too).
+    Hash(HashMap<String, String>),
 }
 
 const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
@@ -71,7 +73,7 @@ impl Store {
         match self.live(key, now).map(|entry| &entry.value) {
             None => Ok(None),
             Some(Value::Text(text)) => Ok(Some(text.clone())),
-            Some(Value::SortedSet(_)) => Err(KvError::Command(WRONGTYPE.to_owned())),
+            Some(Value::SortedSet(_) | Value::Hash(_)) => Err(KvError::Command(WRONGTYPE.to_owned())),
         }
     }
 
@@ -89,7 +91,25 @@ impl Store {
         match self.live(key, now).map(|entry| &mut entry.value) {
             None => Ok(None),
             Some(Value::SortedSet(set)) => Ok(Some(set)),
-            Some(Value::Text(_)) => Err(KvError::Command(WRONGTYPE.to_owned())),
+            Some(Value::Text(_) | Value::Hash(_)) => Err(KvError::Command(WRONGTYPE.to_owned())),
+        }
+    }
+
+    /// The hash under `key`, created empty when `create` and absent.
+    fn hash(
+        &mut self,
+        key: &str,
+        now: Instant,
+        create: bool,
+    ) -> Result<Option<&mut HashMap<String, String>>, KvError> {
+        if create && self.live(key, now).is_none() {
+            let entry = Entry { value: Value::Hash(HashMap::new()), expires_at: None };
+            self.entries.insert(key.to_owned(), entry);
+        }
+        match self.live(key, now).map(|entry| &mut entry.value) {
+            None => Ok(None),
+            Some(Value::Hash(hash)) => Ok(Some(hash)),
+            Some(Value::Text(_) | Value::SortedSet(_)) => Err(KvError::Command(WRONGTYPE.to_owned())),
         }
     }
 
@@ -215,6 +235,29 @@ impl Store {
                     entry.expires_at = Some(now + *ttl);
                 }
                 Reply::List(evicted)
+            }
+            Command::HIncrBy { key, field, by } => {
+                let hash = self.hash(key, now, true)?.unwrap_or_else(|| unreachable!("created above"));
+                let current = match hash.get(field) {
+                    None => 0,
+                    Some(text) => text
+                        .parse::<i64>()
+                        .map_err(|_| KvError::Command("ERR hash value is not an integer".to_owned()))?,
+                };
+                let next = current.checked_add(*by).ok_or_else(|| {
+                    KvError::Command("ERR increment or decrement would overflow".to_owned())
+                })?;
+                hash.insert(field.clone(), next.to_string());
+                Reply::Int(next)
+            }
+            Command::HGetAll { key } => {
+                let hash = self.hash(key, now, false)?;
+                let items = hash
+                    .into_iter()
+                    .flat_map(|hash| hash.iter())
+                    .flat_map(|(field, value)| [Reply::Text(field.clone()), Reply::Text(value.clone())])
+                    .collect();
+                Reply::List(items)
             }
         })
     }

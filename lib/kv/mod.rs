@@ -80,11 +80,14 @@ impl Kv {
         for command in &commands {
             command.check()?;
         }
+        let started = std::time::Instant::now();
         let replies = match self {
             Self::Memory(kv) => kv.execute(&commands),
             Self::Redis(kv) => kv.execute(&commands).await,
             Self::Upstash(kv) => kv.execute(&commands).await,
-        }?;
+        };
+        crate::metrics::record_kv(started.elapsed());
+        let replies = replies?;
         if replies.len() != commands.len() {
             return Err(KvError::Protocol {
                 backend: self.backend_name(),

@@ -43,11 +43,13 @@ impl Refusal {
         match self {
             Self::SessionNotFound => jsonrpc::session_not_found(),
             Self::Revoked => {
+                crate::metrics::record_auth_failure(crate::metrics::AuthFailure::Revoked);
                 let challenge = discovery::challenge(&state.config, request, ChallengeError::InvalidToken);
                 jsonrpc::challenge(StatusCode::UNAUTHORIZED, "invalid_token", &challenge)
             }
             Self::Unavailable => jsonrpc::unavailable("session storage is unavailable; retry shortly"),
             Self::Limited(decision) => {
+                crate::metrics::record_rate_limited();
                 let message = format!("rate limited: retry in {} s", decision.retry_after_seconds());
                 let mut response =
                     jsonrpc::error(StatusCode::TOO_MANY_REQUESTS, jsonrpc::code::REFUSED, &message);
@@ -199,6 +201,7 @@ pub(super) async fn register_session(
 
 /// Deletes sessions (state and owner) in one round trip.
 pub(crate) async fn end_sessions(state: &AppState, ids: &[&str]) -> Result<(), crate::kv::KvError> {
+    ids.iter().for_each(|id| crate::metrics::record_session(id, false));
     let deletes = ids
         .iter()
         .flat_map(|id| [session_store::key(id), session_store::owner_key(id)])
@@ -210,6 +213,7 @@ pub(crate) async fn end_sessions(state: &AppState, ids: &[&str]) -> Result<(), c
 /// The JSON-RPC answer to a tool call over its limit: a tool result with `isError` and the
 /// stable code `rate_limited`, so agents back off instead of failing the session.
 pub(super) fn limited_tool_call(state: &AppState, id: serde_json::Value, decision: &Decision) -> Response {
+    crate::metrics::record_rate_limited();
     let seconds = decision.retry_after_seconds();
     let error = json!({"error": {"code": "rate_limited",
         "message": format!("rate limited: retry in {seconds} s"), "retry_after_seconds": seconds}});

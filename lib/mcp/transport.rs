@@ -27,6 +27,7 @@ use axum::http::{HeaderMap, Method, header};
 
 use crate::auth::discovery::{self, ChallengeError, MetadataCache};
 use crate::auth::verify::{Failure, Verifier};
+use crate::metrics::AuthFailure;
 use axum::middleware::Next;
 use axum::response::Response;
 
@@ -100,7 +101,8 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
             return jsonrpc::payload_too_large(state.config.http.max_body_bytes);
         };
-        kind = match classify(&bytes) {
+        let version = parts.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).unwrap_or("");
+        kind = match classify(&bytes, version) {
             Ok(kind) => kind,
             Err(response) => return *response,
         };
@@ -276,11 +278,13 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
     };
     if query_has_token(request.uri.query()) {
         tracing::info!(reason = "token in query string", "token refused");
+        crate::metrics::record_auth_failure(AuthFailure::TokenInQuery);
         return Err(refuse(ChallengeError::InvalidRequest));
     }
     let mut identity = match &guard.verifier {
         Some(verifier) => {
             let Some(value) = request.headers.get(header::AUTHORIZATION) else {
+                crate::metrics::record_auth_failure(AuthFailure::Missing);
                 return Err(refuse(ChallengeError::None));
             };
             let Some(token) = bearer(value) else {
@@ -292,6 +296,7 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                     .and_then(|v| v.split(' ').next())
                     .is_some_and(|scheme| scheme.eq_ignore_ascii_case("bearer"));
                 tracing::info!(reason = "not a bearer credential", "token refused");
+                crate::metrics::record_auth_failure(AuthFailure::InvalidToken);
                 return Err(refuse(if is_bearer {
                     ChallengeError::InvalidToken
                 } else {
@@ -306,21 +311,26 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                 }
                 Err(Failure::Invalid(reason)) => {
                     tracing::info!(reason = %reason, "token refused");
+                    crate::metrics::record_auth_failure(AuthFailure::InvalidToken);
                     return Err(refuse(ChallengeError::InvalidToken));
                 }
                 Err(Failure::InsufficientScope) => {
                     tracing::info!(reason = "missing a required scope", "token refused");
+                    crate::metrics::record_auth_failure(AuthFailure::InsufficientScope);
                     return Err(refuse(ChallengeError::InsufficientScope));
                 }
                 Err(Failure::Unavailable(reason)) => {
                     tracing::warn!(reason = %reason, "token cannot be checked: issuer keys unavailable");
+                    crate::metrics::record_auth_failure(AuthFailure::IssuerUnavailable);
                     return Err(Box::new(jsonrpc::unavailable(
                         "the sign-in provider's keys are unavailable; retry shortly",
                     )));
                 }
             }
         }
-        None => local_identity(guard, request)?,
+        None => local_identity(guard, request).inspect_err(|_| {
+            crate::metrics::record_auth_failure(AuthFailure::LocalOnly);
+        })?,
     };
     identity.request_id = request.extensions.get::<RequestId>().map(|id| id.0.clone());
     Ok(identity)
@@ -412,7 +422,8 @@ enum Kind {
 }
 
 /// Classifies a single JSON-RPC message, or answers why the body is not one.
-fn classify(bytes: &Bytes) -> Result<Kind, Box<Response>> {
+/// `version` is the request's `MCP-Protocol-Version` (for the metrics' era label).
+fn classify(bytes: &Bytes, version: &str) -> Result<Kind, Box<Response>> {
     let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
         Ok(envelope) => envelope,
         // Not an object: tell malformed JSON (-32700) from well-formed non-messages (-32600).
@@ -433,6 +444,11 @@ fn classify(bytes: &Bytes) -> Result<Kind, Box<Response>> {
     }
     if envelope.method.is_none() && envelope.result.is_none() && envelope.error.is_none() {
         return Err(Box::new(jsonrpc::invalid_request("Invalid Request: no method")));
+    }
+    if let Some(method) = envelope.method.as_deref() {
+        // Initialize names its era in the body; later requests in the header.
+        let era = if method == "initialize" { "2025-11-25" } else { version };
+        crate::metrics::record_mcp_request(method, era);
     }
     Ok(match envelope.method.as_deref() {
         Some("initialize") => Kind::Initialize,

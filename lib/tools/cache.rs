@@ -16,9 +16,9 @@
 //! - Bounded: entries expire after `CACHE_TTL_SECONDS`; an answer over 1/16 of the budget is not
 //!   cached; the total size is accounted by the store script (`kv::Command::CachePut`), which
 //!   evicts the entries closest to expiry beyond `CACHE_MAX_SIZE_MB`.
-//! - `CACHE_ENABLED=false` turns it off. Hits and misses are counted ([`counts`]).
+//! - `CACHE_ENABLED=false` turns it off. Hits and misses are counted in
+//!   `atoms_cache_requests_total{result}` (`crate::metrics`).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -30,14 +30,6 @@ use crate::kv::{Command, Kv, Reply};
 /// The operations whose answers are cached (measured slower than a KV hit).
 pub const CACHED: [&str; 5] =
     ["get_query_stats", "search_entities", "advanced_search", "query_entities", "get_relationship_graph"];
-
-static HITS: AtomicU64 = AtomicU64::new(0);
-static MISSES: AtomicU64 = AtomicU64::new(0);
-
-/// (hits, misses) of this process so far.
-pub fn counts() -> (u64, u64) {
-    (HITS.load(Ordering::Relaxed), MISSES.load(Ordering::Relaxed))
-}
 
 const EPOCH_KEY: &str = "cache:epoch";
 const INDEX_KEY: &str = "cache:index";
@@ -102,10 +94,10 @@ impl ReadCache {
             && let Some(json) = entry.strip_prefix(&stamp)
             && let Ok(value) = serde_json::from_str(json)
         {
-            HITS.fetch_add(1, Ordering::Relaxed);
+            crate::metrics::record_cache(crate::metrics::CacheResult::Hit);
             return Some(Ok(value));
         }
-        MISSES.fetch_add(1, Ordering::Relaxed);
+        crate::metrics::record_cache(crate::metrics::CacheResult::Miss);
         Some(Err(Miss { key, stamp }))
     }
 

@@ -45,10 +45,14 @@ pub async fn call(
     name: &str,
     arguments: JsonObject,
 ) -> CallToolResult {
-    match run(backend, identity, name, arguments).await {
-        Ok(result) => result,
-        Err(error) => failure(&error),
-    }
+    let started = std::time::Instant::now();
+    let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let (result, outcome) = match run(backend, identity, name, arguments).await {
+        Ok(result) => (result, "ok"),
+        Err(error) => (failure(&error), error.code),
+    };
+    crate::metrics::record_tool_call(name, &operation, outcome, started.elapsed());
+    result
 }
 
 async fn run(

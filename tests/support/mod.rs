@@ -11,6 +11,7 @@ pub mod authkit;
 pub mod deployment_double;
 pub mod lambda_runtime;
 pub mod mcp;
+pub mod metrics;
 pub mod postgres;
 pub mod postgrest;
 pub mod sdk;
@@ -80,6 +81,15 @@ impl Process {
     pub fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+
+    /// Asks the process to stop (SIGTERM, what platforms send) and waits until it has exited:
+    /// whatever it does on a graceful shutdown is done when this returns.
+    pub fn stop(&mut self) {
+        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -TERM {}", self.child.id());
+        let exited = self.child.wait().expect("wait for the process");
+        assert!(exited.success(), "graceful shutdown exits 0: {exited}");
     }
 
     /// Stops the process and returns what it wrote to stderr (for processes that log to a file).

@@ -41,8 +41,10 @@ use output::{
 /// Each rewrite of `vercel.json` (by its `source`) with public paths and where the built
 /// `config.json` must send them (`None`: nowhere, the path is not rewritten).
 type Samples = &'static [(&'static str, Option<&'static str>)];
-const REWRITES: [(&str, Samples); 5] = [
+const REWRITES: [(&str, Samples); 7] = [
     ("/health", &[("/health", Some("/api/health"))]),
+    ("/metrics", &[("/metrics", Some("/api/metrics")), ("/metrics/other", None)]),
+    ("/status", &[("/status", Some("/api/metrics?view=status"))]),
     (
         "/health/:probe(live|ready)",
         &[
