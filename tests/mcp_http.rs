@@ -558,3 +558,16 @@ async fn the_list_cache_is_exactly_as_strict_as_rmcp() {
     }
     assert!(compared > 10, "the comparison must include accepted requests too ({compared})");
 }
+
+#[tokio::test]
+async fn local_mode_refuses_tunnelled_and_proxied_requests() {
+    // A tunnel (ngrok, cloudflared) or proxy on this machine connects from loopback too.
+    let base =
+        support::spawn_app(support::config(&[("PUBLIC_URL", "https://atoms-tunnel.example.com")])).await;
+    let public_host = post(&base, &[("host", "atoms-tunnel.example.com")], initialize_body()).await;
+    assert_jsonrpc_error(&public_host, StatusCode::FORBIDDEN, -32000);
+    let forwarded = post(&base, &[("x-forwarded-for", "203.0.113.7")], initialize_body()).await;
+    assert_jsonrpc_error(&forwarded, StatusCode::FORBIDDEN, -32000);
+    let direct = post(&base, &[], initialize_body()).await;
+    assert_eq!(direct.status, StatusCode::OK, "a plain loopback client is still the local user");
+}

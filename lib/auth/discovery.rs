@@ -169,11 +169,18 @@ fn cacheable_json(body: String) -> Response {
     response
 }
 
-/// AuthKit's authorization server metadata, remembered per instance.
+/// AuthKit's authorization server metadata, remembered per instance: one fetch at a time, and
+/// after a failed fetch none for [`RETRY_AFTER_FAILURE`] (the stale copy or a 502 meanwhile), so
+/// anonymous requests cannot make us hammer AuthKit.
 #[derive(Default)]
 pub struct MetadataCache {
     cached: Mutex<Option<(Instant, String)>>,
+    last_failure: Mutex<Option<Instant>>,
+    fetching: tokio::sync::Mutex<()>,
 }
+
+/// The least time between two metadata fetches after a failed one.
+const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(10);
 
 impl MetadataCache {
     fn fresh(&self) -> Option<String> {
@@ -193,46 +200,75 @@ impl MetadataCache {
         let Some(issuer) = authorization_server(&state.config) else {
             return ApiError::not_found().into_response();
         };
+        let _one_fetch = self.fetching.lock().await;
+        if let Some(body) = self.fresh() {
+            return cacheable_json(body);
+        }
+        let failed_recently = self
+            .last_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE);
+        if failed_recently {
+            return self.stale_or_unavailable();
+        }
         let url = match state.config.auth.mode {
             AuthMode::Supabase => format!("{issuer}/.well-known/openid-configuration"),
             _ => format!("{issuer}/.well-known/oauth-authorization-server"),
         };
-        match fetch_metadata(&url, &state.http, state.config.outbound_timeout).await {
+        match fetch_metadata(&url, &issuer, &state.http, state.config.outbound_timeout).await {
             Ok(body) => {
                 *self.cached.lock().unwrap_or_else(|e| e.into_inner()) = Some((Instant::now(), body.clone()));
                 cacheable_json(body)
             }
             Err(reason) => {
                 tracing::warn!(reason = %reason, "authorization server metadata unavailable");
-                match self.stale() {
-                    Some(body) => cacheable_json(body),
-                    None => ApiError::new(
-                        StatusCode::BAD_GATEWAY,
-                        "upstream_unavailable",
-                        "the authorization server's metadata cannot be fetched right now; retry shortly",
-                    )
-                    .into_response(),
-                }
+                *self.last_failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+                self.stale_or_unavailable()
             }
+        }
+    }
+
+    fn stale_or_unavailable(&self) -> Response {
+        match self.stale() {
+            Some(body) => cacheable_json(body),
+            None => ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unavailable",
+                "the authorization server's metadata cannot be fetched right now; retry shortly",
+            )
+            .into_response(),
         }
     }
 }
 
-async fn fetch_metadata(url: &str, http: &reqwest::Client, timeout: Duration) -> Result<String, String> {
-    let response =
+/// The metadata document at `url`, which must name `issuer` as its issuer (RFC 8414 §3.3).
+async fn fetch_metadata(
+    url: &str,
+    issuer: &str,
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<String, String> {
+    let mut response =
         http.get(url).timeout(timeout).send().await.map_err(|e| {
             if e.is_timeout() { "timed out".to_owned() } else { "connection failed".to_owned() }
         })?;
     if !response.status().is_success() {
         return Err(format!("HTTP {}", response.status().as_u16()));
     }
-    let bytes = response.bytes().await.map_err(|_| "body could not be read".to_owned())?;
-    if bytes.len() > MAX_METADATA_BYTES {
+    if response.content_length().is_some_and(|n| n as usize > MAX_METADATA_BYTES) {
         return Err("metadata too large".to_owned());
     }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|_| "body could not be read".to_owned())? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_METADATA_BYTES {
+            return Err("metadata too large".to_owned());
+        }
+    }
     let document: Value = serde_json::from_slice(&bytes).map_err(|_| "metadata is not JSON".to_owned())?;
-    if !document.get("issuer").is_some_and(Value::is_string) {
-        return Err("metadata has no issuer".to_owned());
+    if document.get("issuer").and_then(Value::as_str).map(|i| i.trim_end_matches('/')) != Some(issuer) {
+        return Err("metadata names another issuer".to_owned());
     }
     Ok(document.to_string())
 }

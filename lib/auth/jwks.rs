@@ -82,7 +82,16 @@ impl KeySet {
             Decision::Refuse(error) => return Err(error),
             Decision::Fetch => {}
         }
-        let _one_fetch = self.fetching.lock().await;
+        // A stale key we still hold is served at once while someone else refetches.
+        let _one_fetch = match self.fetching.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => {
+                if let Some(key) = self.known(kid) {
+                    return Ok(key);
+                }
+                self.fetching.lock().await
+            }
+        };
         // Someone else may have fetched while we waited.
         match self.decide(kid) {
             Decision::Key(key) => return Ok(key),
@@ -121,7 +130,12 @@ impl KeySet {
             // A fresh set that lacks the kid, fetched too recently to ask the issuer again.
             return Decision::Refuse(KeyError::Unknown);
         }
-        if cached.last_failure.is_some_and(|at| at.elapsed() < RETRY_AFTER_FAILURE) {
+        // After a failure: nothing for RETRY_AFTER_FAILURE, and a kid we do not know only after
+        // the refetch cooldown too (an outage must not turn unknown kids into a fetch storm).
+        let quiet = |at: Instant| {
+            at.elapsed() < RETRY_AFTER_FAILURE || (found.is_none() && at.elapsed() < self.refetch_cooldown)
+        };
+        if cached.last_failure.is_some_and(quiet) {
             // The issuer just failed us: serve what we know (even stale), without waiting again.
             return match (found, cached.keys.is_empty()) {
                 (Some(key), _) => Decision::Key(key),
@@ -130,6 +144,13 @@ impl KeySet {
             };
         }
         Decision::Fetch
+    }
+}
+
+impl KeySet {
+    /// A key we hold for `kid`, fresh or not.
+    fn known(&self, kid: Option<&str>) -> Option<Arc<PublicKey>> {
+        find(&self.cached.read().unwrap_or_else(|e| e.into_inner()).keys, kid)
     }
 }
 

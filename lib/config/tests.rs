@@ -317,3 +317,19 @@ fn rate_limit_classes_and_session_lifetimes() {
     assert_eq!(variables(&problems), ["RATE_LIMIT_SEARCH_PER_MINUTE"]);
     assert!(read(PRODUCTION).expect("complete").rate_limit.enabled, "on by default when deployed");
 }
+
+#[test]
+fn supabase_keys_never_come_over_plain_http() {
+    let vars = |url: &'static str| {
+        vec![
+            ("ATOMS_AUTH_MODE", "supabase"),
+            ("SUPABASE_URL", url),
+            ("SUPABASE_ANON_KEY", "anon"),
+            ("PUBLIC_URL", "http://127.0.0.1:3000"),
+        ]
+    };
+    let problems = read(&vars("http://supabase.internal.example.com")).expect_err("plain http");
+    assert_eq!(variables(&problems), ["SUPABASE_URL"]);
+    read(&vars("http://127.0.0.1:54321")).expect("a loopback Supabase (supabase start)");
+    read(&vars("https://abc.supabase.co")).expect("https");
+}
