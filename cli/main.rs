@@ -191,6 +191,21 @@ enum BenchTarget {
         #[arg(long)]
         yes_this_is_mine: bool,
     },
+    /// The rate limiter's cost: atoms serve on Redis with the limiter off vs on.
+    Limits {
+        /// Redis to use (default: a throwaway redis-server from PATH).
+        #[arg(long)]
+        redis_url: Option<String>,
+        /// Concurrent connections for the CPU measurement.
+        #[arg(long, default_value_t = 16)]
+        connections: usize,
+        /// Requests per connection for the CPU measurement.
+        #[arg(long, default_value_t = 1_000)]
+        requests: usize,
+        /// Sequential requests for the latency percentiles.
+        #[arg(long, default_value_t = 2_000)]
+        sequential: usize,
+    },
     /// (internal) The bare hyper baseline server of `bench mcp`.
     #[command(hide = true)]
     BaselineServer {
@@ -312,6 +327,14 @@ fn main() -> ExitCode {
             run(async move {
                 let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
                 atoms::bench::mcp::run(&atoms, connections, requests, sequential).await.map(|r| r.render())
+            })
+        }
+        Command::Bench { target: BenchTarget::Limits { redis_url, connections, requests, sequential } } => {
+            run(async move {
+                let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+                atoms::bench::limits::run(&atoms, redis_url, connections, requests, sequential)
+                    .await
+                    .map(|r| r.render())
             })
         }
         Command::Bench { target: BenchTarget::Auth { connections, requests, cold_runs } } => {

@@ -3,12 +3,14 @@
 //! memory); [`db`] measures domain operations through the direct database adapter, [`fleet`]
 //! the bounded operations on a fleet-sized database, [`tools`] tool calls through the full stack
 //! beside the direct database call, [`auth`] what token verification adds to a request;
-//! [`remote`] a running deployment's latency per endpoint against the production checklist.
+//! [`limits`] what the rate limiter adds; [`remote`] a running deployment's latency per endpoint
+//! against the production checklist.
 
 pub mod auth;
 pub mod db;
 pub mod fleet;
 pub mod function;
+pub mod limits;
 pub mod mcp;
 pub mod remote;
 pub mod tools;
