@@ -33,8 +33,14 @@ pub async fn run_function(slice: fn(AppState) -> Router) -> Result<(), HostError
 /// `state`'s metrics are flushed after responses: in the background on Vercel (`wait_until`),
 /// before the invocation returns on Lambda, on a timer (and at shutdown) elsewhere.
 pub async fn run(router: Router, state: AppState) -> Result<(), HostError> {
+    // Boxed as a trait object: lambda_http's streaming service nests futures deeply enough that
+    // computing the layout of each binary's `main` future would pass rustc's recursion limit.
     #[cfg(feature = "lambda")]
-    return lambda::run(router, state).await;
+    return {
+        let serve: std::pin::Pin<Box<dyn Future<Output = Result<(), HostError>> + Send>> =
+            Box::pin(lambda::run(router, state));
+        serve.await
+    };
     #[cfg(all(feature = "vercel", not(feature = "lambda")))]
     return vercel::run(router, state).await;
     #[cfg(not(any(feature = "vercel", feature = "lambda")))]
