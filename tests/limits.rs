@@ -281,3 +281,33 @@ async fn a_kv_outage_fails_open_for_stateless_calls_and_recovers() {
     }
     assert!(recovered, "the limiter is back once the KV is");
 }
+
+#[tokio::test]
+async fn sign_in_routes_are_limited_per_address_and_fail_closed() {
+    let mut redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let env = limited_env(
+        &url,
+        &[("RATE_LIMIT_AUTH_PER_MINUTE", "60"), ("RATE_LIMIT_AUTH_BURST", "3"), ("KV_TIMEOUT_MS", "300")],
+    );
+    let server = support::atoms_serve(&[], &env);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let client =
+        reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client");
+    let mut statuses = Vec::new();
+    for _ in 0..4 {
+        let response = client.get(format!("{base}/auth/login")).send().await.expect("login");
+        statuses.push(response.status().as_u16());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+            assert_eq!(response.headers()["ratelimit-policy"], "\"auth\";q=3;w=3");
+        }
+    }
+    assert_ne!(statuses[2], 429, "{statuses:?}");
+    assert_eq!(statuses[3], 429, "the 4th sign-in request from one address: {statuses:?}");
+
+    redis.kill();
+    let response = client.get(format!("{base}/auth/login")).send().await.expect("login");
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "sign-in fails closed without the KV");
+    assert_eq!(list(&base).await.status, StatusCode::OK, "MCP stateless calls fail open");
+}

@@ -9,6 +9,8 @@
 //! only if both have room. Answers carry the IETF `RateLimit-Policy` / `RateLimit` fields
 //! (draft-ietf-httpapi-ratelimit-headers) of the general bucket.
 
+pub mod address_limit;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -109,11 +111,18 @@ impl Decision {
         self.retry_after.as_millis().div_ceil(1000).max(1) as u64
     }
 
-    /// Sets `RateLimit-Policy` and `RateLimit` (and `Retry-After` when refused).
+    /// Sets `RateLimit-Policy` and `RateLimit` of the MCP bucket (and `Retry-After` when refused).
     pub fn apply(&self, config: &RateLimitConfig, headers: &mut HeaderMap) {
-        let window = 60 * u64::from(config.burst_size) / u64::from(config.requests_per_minute.max(1));
-        let policy = format!("\"mcp\";q={};w={}", config.burst_size, window.max(1));
-        let current = format!("\"mcp\";r={};t={}", self.remaining, self.reset.as_millis().div_ceil(1000));
+        let rate = Rate { per_minute: config.requests_per_minute, burst: config.burst_size };
+        self.apply_with(rate, "mcp", headers);
+    }
+
+    /// Sets `RateLimit-Policy` and `RateLimit` of the bucket `name` with `rate` (and
+    /// `Retry-After` when refused).
+    pub fn apply_with(&self, rate: Rate, name: &str, headers: &mut HeaderMap) {
+        let window = 60 * u64::from(rate.burst) / u64::from(rate.per_minute.max(1));
+        let policy = format!("\"{name}\";q={};w={}", rate.burst, window.max(1));
+        let current = format!("\"{name}\";r={};t={}", self.remaining, self.reset.as_millis().div_ceil(1000));
         if let (Ok(policy), Ok(current)) = (HeaderValue::from_str(&policy), HeaderValue::from_str(&current)) {
             headers.insert("ratelimit-policy", policy);
             headers.insert("ratelimit", current);

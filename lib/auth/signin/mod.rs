@@ -11,8 +11,9 @@
 //! - `POST /auth/logout` ([`logout`]): revokes the WorkOS session, ends ours, revokes the `sid`.
 //! - `POST /auth/webhooks/workos` ([`webhook`]): signed `session.revoked` / `user.deleted`.
 //!
-//! Vercel rewrites the public paths onto the function as `/api/auth?action=<name>`; both forms
-//! are routed. Errors of the two browser pages are HTML pages; the others JSON envelopes.
+//! Every route but the webhook is rate limited per client address, failing closed
+//! (`crate::limits::address_limit`). Vercel rewrites the public paths onto the function as
+//! `/api/auth?action=<name>`; both forms are routed. Errors of the two browser pages are HTML pages; the others JSON envelopes.
 
 mod cookie;
 mod login;
@@ -44,7 +45,7 @@ use session::Lifetimes;
 
 /// The routes of the `auth` function.
 pub fn routes(state: AppState) -> Router {
-    let signin = Arc::new(Signin::new(state));
+    let signin = Arc::new(Signin::new(state.clone()));
     Router::new()
         .route("/auth/login", get(login::login))
         .route("/auth/callback", get(login::callback))
@@ -53,6 +54,7 @@ pub fn routes(state: AppState) -> Router {
         .route("/auth/webhooks/workos", post(webhook::webhook))
         .route("/api/auth", get(rewritten).post(rewritten))
         .with_state(signin)
+        .layer(axum::middleware::from_fn_with_state(state, crate::limits::address_limit::limit_by_address))
 }
 
 /// What every handler shares: the app state and, when the deployment is configured for
