@@ -112,6 +112,8 @@ impl LocalServer {
              GET  {base}/health        deep health report\n  \
              GET  {base}/health/ready  readiness\n  \
              GET  {base}/health/live   liveness\n  \
+             GET  {base}/metrics       fleet-wide metrics (Prometheus; METRICS_TOKEN, or loopback in local mode)\n  \
+             GET  {base}/status        status page (same protection)\n  \
              GET  {base}/auth/login    browser sign-in through WorkOS AuthKit (then /auth/callback)\n  \
              GET  {base}/auth/token    a current access token for the signed-in browser\n  \
              POST {base}/auth/logout   sign out (ends the WorkOS session too)\n  \
