@@ -27,13 +27,14 @@
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
 //! - [`env_file`]: dotenv files as `vercel env pull` writes them (for `--env-file`).
 //! - [`smoke`]: `atoms smoke`, the deployment playbook's smoke tests against any base URL.
-//! - [`telemetry`]: JSON-lines logging.
+//! - [`telemetry`]: JSON-lines logging; [`clock`]: wall-clock time in one place.
 //! - [`secret`]: a string type that never prints.
 
 pub mod alerts;
 pub mod auth;
 pub mod bench;
 pub mod check_env;
+pub mod clock;
 pub mod config;
 pub mod db;
 pub mod env_file;

@@ -158,9 +158,7 @@ fn slack_body(notification: &Notification) -> String {
     serde_json::json!({ "text": text }).to_string()
 }
 
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()
-}
+use crate::clock::now_unix as unix_now;
 
 #[cfg(test)]
 mod tests {

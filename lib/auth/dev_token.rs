@@ -122,7 +122,7 @@ pub fn command(subject: &str, email: Option<&str>, name: Option<&str>, ttl: &str
 
 /// Seconds since the Unix epoch (0 if the clock is before it).
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    crate::clock::now_unix()
 }
 
 /// `30m`, `1h`, `7d` or plain seconds.

@@ -66,10 +66,6 @@ impl KeySet {
         Self { url, ttl, refetch_cooldown, cached: RwLock::default(), fetching: tokio::sync::Mutex::new(()) }
     }
 
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// The key named `kid` (or the only key, when the token names none and the set has one).
     pub async fn key(
         &self,

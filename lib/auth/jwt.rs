@@ -193,11 +193,6 @@ pub fn scopes(claims: &Value) -> Vec<&str> {
     }
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -29,13 +29,10 @@ pub fn sessions_key(sid: &str) -> String {
 pub async fn revoke(kv: &Kv, sid: &str, ttl: Duration) -> Result<usize, KvError> {
     kv.set(&revoked_key(sid), "1", Some(ttl)).await?;
     let sessions = kv.zrange_by_score(&sessions_key(sid), 0.0, 1e18, None).await?;
-    let mut ended = 0;
-    for (session, _) in &sessions {
-        if kv.delete(&crate::mcp::session_store::key(session)).await? {
-            ended += 1;
-        }
-        kv.delete(&crate::mcp::session_store::owner_key(session)).await?;
-    }
+    let ids: Vec<&str> = sessions.iter().map(|(id, _)| id.as_str()).collect();
+    // One round trip for every session's state and owner; a session ended if its state existed.
+    let replies = kv.pipeline(crate::mcp::session_store::delete_commands(&ids)).await?;
+    let ended = replies.iter().step_by(2).filter(|reply| **reply == crate::kv::Reply::Int(1)).count();
     kv.delete(&sessions_key(sid)).await?;
     Ok(ended)
 }
@@ -43,13 +40,4 @@ pub async fn revoke(kv: &Kv, sid: &str, ttl: Duration) -> Result<usize, KvError>
 /// True when `sid` was revoked (and the revocation has not expired).
 pub async fn is_revoked(kv: &Kv, sid: &str) -> Result<bool, KvError> {
     Ok(kv.get(&revoked_key(sid)).await?.is_some())
-}
-
-/// Records that MCP session `session` was opened under `sid`, kept as long as the session can
-/// live (`ttl`, refreshed by each new session).
-pub async fn track_session(kv: &Kv, sid: &str, session: &str, ttl: Duration) -> Result<(), KvError> {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    kv.zadd(&sessions_key(sid), now.as_secs_f64(), session).await?;
-    kv.expire(&sessions_key(sid), ttl).await?;
-    Ok(())
 }

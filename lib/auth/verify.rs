@@ -40,16 +40,6 @@ pub enum TokenFamily {
     Supabase,
 }
 
-impl TokenFamily {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::McpOAuth => "authkit",
-            Self::WorkosSession => "workos_session",
-            Self::Supabase => "supabase",
-        }
-    }
-}
-
 enum Keys {
     Jwks(KeySet),
     Hs256(Secret),
@@ -71,7 +61,6 @@ struct Issuer {
 #[derive(Debug, Clone)]
 pub struct Verified {
     pub identity: Identity,
-    pub family: TokenFamily,
     /// `exp`, seconds since the epoch.
     pub expires_at: i64,
 }
@@ -155,11 +144,6 @@ impl Verifier {
         })
     }
 
-    /// The scopes every MCP OAuth token must carry (named in 401/403 challenges).
-    pub fn required_scopes(&self) -> &[String] {
-        &self.required_scopes
-    }
-
     /// Checks `token` as of `now` (seconds since the epoch).
     pub async fn verify(&self, token: &str, now: i64) -> Result<Arc<Verified>, Failure> {
         let digest = digest(token);
@@ -169,12 +153,6 @@ impl Verifier {
         let verified = Arc::new(self.verify_uncached(token, now).await?);
         self.remember(digest, verified.clone(), now);
         Ok(verified)
-    }
-
-    /// Forgets every remembered token of `sid` (after a revocation this instance learnt of).
-    pub fn forget_session(&self, sid: &str) {
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        cache.retain(|_, v| v.identity.session_id.as_deref() != Some(sid));
     }
 
     fn remembered(&self, digest: &[u8; 32], now: i64) -> Option<Arc<Verified>> {
@@ -233,7 +211,7 @@ impl Verifier {
             }
         }
         let identity = identity_of(claims).ok_or(Failure::Invalid(TokenError::Malformed("no usable sub")))?;
-        Ok(Verified { identity, family: issuer.family, expires_at })
+        Ok(Verified { identity, expires_at })
     }
 }
 

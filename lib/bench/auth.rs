@@ -132,7 +132,7 @@ pub async fn run(
             ("LOG_LEVEL", "warn".to_owned()),
         ]
     };
-    let now = crate::auth::jwt::now_unix();
+    let now = crate::clock::now_unix() as i64;
     let token_for = |port: u16| {
         sign(
             &key,

@@ -21,9 +21,7 @@ pub async fn limit_by_address(State(state): State<AppState>, request: Request, n
     }
     let (parts, body) = request.into_parts();
     let address = client_address(&state.config, &parts);
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::clock::now_ms();
     let command = Command::Gcra { buckets: vec![auth_bucket(limits, &address)], now_ms };
     let decision = match state.kv.run(command).await.map(|reply| Decision::from_reply(&reply)) {
         Ok(Some(decision)) => decision,

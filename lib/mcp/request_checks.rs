@@ -8,8 +8,6 @@
 //! 503 (a revoked credential must never pass); one that needs it only for the limiter passes
 //! when `RATE_LIMIT_FAIL_OPEN` (the default), logged.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::json;
@@ -17,6 +15,7 @@ use serde_json::json;
 use super::session_store;
 use crate::auth::discovery::{self, ChallengeError};
 use crate::auth::revocation;
+use crate::clock::now_ms;
 use crate::db::Identity;
 use crate::http::jsonrpc;
 use crate::kv::{Command, Reply};
@@ -58,10 +57,6 @@ impl Refusal {
             }
         }
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Runs the request's checks as `identity` (rate limit in `class`, `session` if any, the
@@ -202,12 +197,7 @@ pub(super) async fn register_session(
 /// Deletes sessions (state and owner) in one round trip.
 pub(crate) async fn end_sessions(state: &AppState, ids: &[&str]) -> Result<(), crate::kv::KvError> {
     ids.iter().for_each(|id| crate::metrics::record_session(id, false));
-    let deletes = ids
-        .iter()
-        .flat_map(|id| [session_store::key(id), session_store::owner_key(id)])
-        .map(|key| Command::Del { key })
-        .collect();
-    state.kv.pipeline(deletes).await.map(|_| ())
+    state.kv.pipeline(session_store::delete_commands(ids)).await.map(|_| ())
 }
 
 /// The JSON-RPC answer to a tool call over its limit: a tool result with `isError` and the

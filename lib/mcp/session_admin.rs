@@ -55,10 +55,7 @@ pub async fn list(kv: &Kv, subject: &str) -> Result<Vec<SessionSummary>, KvError
 /// Ends one session (whoever owns it). False when it was not live.
 pub async fn revoke(kv: &Kv, session: &str) -> Result<bool, KvError> {
     let owner = kv.get(&session_store::owner_key(session)).await?;
-    let mut commands = vec![
-        Command::Del { key: session_store::key(session) },
-        Command::Del { key: session_store::owner_key(session) },
-    ];
+    let mut commands = session_store::delete_commands(&[session]);
     if let Some(owner) = &owner {
         commands.push(Command::ZRem { key: user_sessions_key(owner), member: session.to_owned() });
     }
@@ -69,11 +66,8 @@ pub async fn revoke(kv: &Kv, session: &str) -> Result<bool, KvError> {
 /// Ends every session of `subject`; returns how many were live.
 pub async fn revoke_user(kv: &Kv, subject: &str) -> Result<usize, KvError> {
     let members = kv.zrange_by_score(&user_sessions_key(subject), 0.0, 1e18, None).await?;
-    let mut commands: Vec<Command> = members
-        .iter()
-        .flat_map(|(id, _)| [session_store::key(id), session_store::owner_key(id)])
-        .map(|key| Command::Del { key })
-        .collect();
+    let ids: Vec<&str> = members.iter().map(|(id, _)| id.as_str()).collect();
+    let mut commands = session_store::delete_commands(&ids);
     commands.push(Command::Del { key: user_sessions_key(subject) });
     let replies = kv.pipeline(commands).await?;
     // A session was live while its owner key existed (the state key may outlive it briefly).
@@ -90,9 +84,9 @@ pub async fn command(kv: &Kv, action: SessionAction) -> Result<String, String> {
                 return Ok(format!("{user} has no open MCP sessions\n"));
             }
             let mut out = format!("{} open MCP session(s) of {user}, oldest first:\n", sessions.len());
-            let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let now_ms = crate::clock::now_ms() as f64;
             for s in sessions {
-                let age = (now.as_millis() as f64 - s.created_ms).max(0.0) / 60_000.0;
+                let age = (now_ms - s.created_ms).max(0.0) / 60_000.0;
                 out.push_str(&format!(
                     "  {}  opened {:.0} min ago, idle expiry in {} min, ends in {} min at the latest\n",
                     s.id,

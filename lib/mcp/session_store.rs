@@ -26,6 +26,11 @@ pub fn owner_key(session_id: &str) -> String {
     format!("mcp:session-owner:{session_id}")
 }
 
+/// Deletes of everything a session keeps in the KV (its state and its owner), for `ids`.
+pub fn delete_commands(ids: &[&str]) -> Vec<crate::kv::Command> {
+    ids.iter().flat_map(|id| [key(id), owner_key(id)]).map(|key| crate::kv::Command::Del { key }).collect()
+}
+
 pub struct KvSessionStore {
     pub kv: Kv,
     pub ttl: Duration,

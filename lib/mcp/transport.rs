@@ -169,7 +169,8 @@ async fn serve(
     };
 
     let is_delete = parts.method == Method::DELETE;
-    let headers = parts.headers.clone();
+    // Kept only for an `initialize`, whose session registration may still refuse.
+    let headers = (kind == Kind::Initialize).then(|| parts.headers.clone());
     let mut response = next.run(Request::from_parts(parts, body)).await;
     if kind == Kind::Initialize
         && let Some(created) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
@@ -185,7 +186,7 @@ async fn serve(
             // opened under a sid revoked meanwhile: close it, tell the client.
             let _ = guard.sessions.close_session(&created.clone().into()).await;
             let _ = request_checks::end_sessions(state, &[created.as_str()]).await;
-            return refusal.response(state, &headers);
+            return refusal.response(state, &headers.unwrap_or_default());
         }
     }
     if let Some(request) = &cacheable {
@@ -303,7 +304,7 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                     ChallengeError::None
                 }));
             };
-            match verifier.verify(token, crate::auth::jwt::now_unix()).await {
+            match verifier.verify(token, crate::clock::now_unix() as i64).await {
                 Ok(verified) => {
                     let mut identity = verified.identity.clone();
                     identity.bearer = Some(crate::secret::Secret::new(token.to_owned()));
@@ -384,7 +385,7 @@ fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
         }
         Some(value) => {
             let token = value.to_str().ok().and_then(|v| v.strip_prefix("Bearer ")).map(str::trim);
-            let now = crate::auth::dev_token::now_unix();
+            let now = crate::clock::now_unix();
             match token.map(|token| guard.dev_tokens.verify(token, now)) {
                 Some(Ok(identity)) => Ok(identity),
                 // Never the local user: a bad token is an error, whatever it is.

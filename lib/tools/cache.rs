@@ -114,9 +114,7 @@ impl ReadCache {
             index: INDEX_KEY.to_owned(),
             bytes: BYTES_KEY.to_owned(),
             max_bytes: self.max_bytes,
-            now_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as u64),
+            now_ms: crate::clock::now_ms(),
         };
         match self.kv.run(command).await {
             Ok(Reply::List(dropped)) if !dropped.is_empty() => {
@@ -158,7 +156,7 @@ impl ReadCache {
 /// keys sorted at every level, as `serde_json`'s map keeps them).
 fn entry_key(identity: &Identity, operation: &str, arguments: &Map<String, Value>) -> String {
     let mut canonical = String::new();
-    canonical_json(&Value::Object(arguments.clone()), &mut canonical);
+    canonical_object(arguments, &mut canonical);
     let mut input = Vec::with_capacity(canonical.len() + 64);
     for part in [identity.subject.as_bytes(), operation.as_bytes(), canonical.as_bytes()] {
         input.extend_from_slice(&(part.len() as u64).to_be_bytes());
@@ -172,20 +170,7 @@ fn entry_key(identity: &Identity, operation: &str, arguments: &Map<String, Value
 /// `value` as JSON with every object's keys sorted (whatever order the map keeps).
 fn canonical_json(value: &Value, out: &mut String) {
     match value {
-        Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            out.push('{');
-            for (i, key) in keys.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                canonical_json(&map[key], out);
-            }
-            out.push('}');
-        }
+        Value::Object(map) => canonical_object(map, out),
         Value::Array(items) => {
             out.push('[');
             for (i, item) in items.iter().enumerate() {
@@ -198,6 +183,21 @@ fn canonical_json(value: &Value, out: &mut String) {
         }
         scalar => out.push_str(&scalar.to_string()),
     }
+}
+
+fn canonical_object(map: &Map<String, Value>, out: &mut String) {
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort();
+    out.push('{');
+    for (i, key) in keys.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&Value::String(key.clone()).to_string());
+        out.push(':');
+        canonical_json(&map[key], out);
+    }
+    out.push('}');
 }
 
 /// The workspace a write touched: its `workspace_id` argument, else the result's.

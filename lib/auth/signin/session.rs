@@ -68,9 +68,7 @@ fn sid_key(sid: &str) -> String {
     format!("auth:sid-browser-session:{sid}")
 }
 
-pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()
-}
+pub use crate::clock::now_unix;
 
 impl BrowserSession {
     /// The KV TTL at `now`: the idle timeout, cut at the absolute end. `None` once over.
