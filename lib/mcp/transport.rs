@@ -87,10 +87,15 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         Err(refusal) => {
             // Unauthenticated traffic is limited per client address (token guessing included).
             let address = crate::limits::client_address(&state.config, &parts);
-            return match request_checks::check_anonymous(state, &address).await {
+            let mut response = match request_checks::check_anonymous(state, &address).await {
                 Some(decision) => request_checks::Refusal::Limited(decision).response(state, &parts.headers),
                 None => *refusal,
             };
+            // The body was never read, so hyper closes this connection after answering. Saying
+            // so keeps clients from reusing it for their retry with a token (which then raced
+            // the close and failed as "server disconnected").
+            response.headers_mut().insert(header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+            return response;
         }
     };
     parts.extensions.insert(identity.clone());
