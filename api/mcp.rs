@@ -2,7 +2,7 @@
 
 use atoms::{host, router};
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), host::HostError> {
     host::run_function(router::mcp).await
 }

@@ -238,7 +238,7 @@ enum BenchTarget {
 fn main() -> ExitCode {
     match Cli::parse().command {
         Command::Serve { port, host, no_database, conformance } => {
-            run(serve(ServeOptions { host, port, embedded_database: !no_database, conformance }))
+            run_on_one_thread(serve(ServeOptions { host, port, embedded_database: !no_database, conformance }))
         }
         Command::DevToken { sub, email, name, ttl } => {
             run(async move { atoms::auth::dev_token::command(&sub, email.as_deref(), name.as_deref(), &ttl) })
@@ -355,7 +355,21 @@ fn main() -> ExitCode {
 
 /// Runs one command on a fresh runtime: its output goes to stdout, its error to stderr.
 fn run(command: impl Future<Output = Result<String, String>>) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    finish(tokio::runtime::Builder::new_multi_thread().enable_all().build(), command)
+}
+
+/// [`run`] on a current-thread runtime: what `atoms serve` runs on, like the function binaries
+/// (see `atoms::host`: a request is mostly waiting, and handing its wake-ups between worker
+/// threads cost more CPU than the work — `atoms bench tools`).
+fn run_on_one_thread(command: impl Future<Output = Result<String, String>>) -> ExitCode {
+    finish(tokio::runtime::Builder::new_current_thread().enable_all().build(), command)
+}
+
+fn finish(
+    runtime: std::io::Result<tokio::runtime::Runtime>,
+    command: impl Future<Output = Result<String, String>>,
+) -> ExitCode {
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => return fail(&format!("cannot start the async runtime: {error}")),
     };

@@ -30,6 +30,12 @@
 //! - [`telemetry`]: JSON-lines logging; [`clock`]: wall-clock time in one place.
 //! - [`secret`]: a string type that never prints.
 
+/// Every binary linking this crate (the functions, `atoms`, the tests) allocates with mimalloc:
+/// a request allocates a few hundred times, and glibc's malloc/free spent ~30 % of a tool call's
+/// instructions on it (callgrind; figures in README, "Benchmarks").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 pub mod alerts;
 pub mod auth;
 pub mod bench;

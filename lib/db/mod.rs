@@ -69,7 +69,9 @@ impl Db {
         let started = std::time::Instant::now();
         let result = match self {
             Self::Direct(db) => db.rpc(function, args, identity).await,
-            Self::Postgrest(db) => db.rpc(function, args, identity).await,
+            // Boxed: an HTTP client's future is kilobytes, and would otherwise size every
+            // future that awaits an rpc — copied and allocated per request (`atoms bench tools`).
+            Self::Postgrest(db) => Box::pin(db.rpc(function, args, identity)).await,
         };
         crate::metrics::record_db_rpc(started.elapsed());
         result

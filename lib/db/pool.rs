@@ -58,7 +58,9 @@ impl Pool {
         };
         let client = match reused {
             Some(client) => client,
-            None => self.connect().await?,
+            // Boxed: connecting (TLS included) is a large future, rarely awaited; inline it
+            // would size every checkout's future.
+            None => Box::pin(self.connect()).await?,
         };
         Ok(Pooled { client: Some(client), clean: false, pool: self, _permit: permit })
     }

@@ -83,8 +83,10 @@ impl Kv {
         let started = std::time::Instant::now();
         let replies = match self {
             Self::Memory(kv) => kv.execute(&commands),
-            Self::Redis(kv) => kv.execute(&commands).await,
-            Self::Upstash(kv) => kv.execute(&commands).await,
+            // Boxed: a network client's future is kilobytes and would otherwise size (and be
+            // copied with) every future that awaits the KV, on every request.
+            Self::Redis(kv) => Box::pin(kv.execute(&commands)).await,
+            Self::Upstash(kv) => Box::pin(kv.execute(&commands)).await,
         };
         crate::metrics::record_kv(started.elapsed());
         let replies = replies?;

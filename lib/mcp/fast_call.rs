@@ -19,10 +19,17 @@ use crate::db::Identity;
 
 /// A `tools/call` this module answers.
 pub(super) struct FastCall {
-    /// The request id, re-serialised (a number or a string).
-    id: Vec<u8>,
+    /// The request id (a number or a string).
+    pub(super) id: Value,
     name: String,
     arguments: JsonObject,
+}
+
+impl FastCall {
+    /// The `operation` argument, if it is a string.
+    pub(super) fn operation(&self) -> Option<&str> {
+        self.arguments.get("operation").and_then(Value::as_str)
+    }
 }
 
 #[derive(Deserialize)]
@@ -74,18 +81,18 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     {
         return None;
     }
-    Some(FastCall { id: serde_json::to_vec(&message.id).ok()?, name: params.name, arguments })
+    Some(FastCall { id: message.id, name: params.name, arguments })
 }
 
 /// Runs the call as `identity` and writes the JSON-RPC response.
 pub(super) async fn answer(call: FastCall, tools: &crate::tools::Backend, identity: &Identity) -> Response {
     let result = crate::tools::call(tools, identity, &call.name, call.arguments).await;
-    let Ok(result) = serde_json::to_vec(&result) else {
+    let (Ok(result), Ok(id)) = (serde_json::to_vec(&result), serde_json::to_vec(&call.id)) else {
         return crate::http::jsonrpc::unavailable("the tool result could not be written");
     };
-    let mut body = Vec::with_capacity(result.len() + call.id.len() + 32);
+    let mut body = Vec::with_capacity(result.len() + id.len() + 32);
     body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    body.extend_from_slice(&call.id);
+    body.extend_from_slice(&id);
     body.extend_from_slice(b",\"result\":");
     body.extend_from_slice(&result);
     body.push(b'}');

@@ -120,8 +120,16 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
     // request carrying a session id is checked, `initialize` included: a deleted session must
     // not be revived by an instance that still holds it in memory.
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    // A plain stateless call of an Atoms tool is parsed once, here: the fast path answers it
+    // and the limiter reads its operation and id from that parse.
+    let fast = match (&bytes, kind) {
+        (Ok(bytes), Kind::ToolCall) if guard.atoms_tools => {
+            super::fast_call::eligible(&parts.headers, bytes, &guard.allowed_hosts)
+        }
+        _ => None,
+    };
     let tool_call = match (&bytes, kind) {
-        (Ok(bytes), Kind::ToolCall) => Some(ToolCallPeek::of(bytes)),
+        (Ok(bytes), Kind::ToolCall) => Some(fast.as_ref().map_or_else(|| ToolCallPeek::of(bytes), ToolCallPeek::from)),
         _ => None,
     };
     let class = tool_call.as_ref().and_then(|call| call.operation.as_deref()).and_then(Class::of_operation);
@@ -133,14 +141,23 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         }
         Err(refusal) => return refusal.response(state, &parts.headers),
     };
-    let mut response = serve(&guard, parts, bytes, kind, session, &identity, next).await;
+    if let Some(call) = fast {
+        let mut response = super::fast_call::answer(call, &guard.tools, &identity).await;
+        if let Some(decision) = decision {
+            decision.apply(&state.config.rate_limit, response.headers_mut());
+        }
+        return response;
+    }
+    // Boxed: rmcp's path is the larger future; inline, it would size the fast path's too.
+    let mut response = Box::pin(serve(&guard, parts, bytes, kind, session, &identity, next)).await;
     if let Some(decision) = decision {
         decision.apply(&state.config.rate_limit, response.headers_mut());
     }
     response
 }
 
-/// Answers a request that passed every check: the tool-call fast path, the list cache, or rmcp.
+/// Answers a request that passed every check (and is not a fast-path tool call): the list
+/// cache, or rmcp.
 async fn serve(
     guard: &GuardState,
     parts: Parts,
@@ -154,12 +171,6 @@ async fn serve(
     let mut cacheable = None;
     let body = match bytes {
         Ok(bytes) => {
-            if kind == Kind::ToolCall
-                && guard.atoms_tools
-                && let Some(call) = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts)
-            {
-                return super::fast_call::answer(call, &guard.tools, identity).await;
-            }
             if kind == Kind::List {
                 cacheable = guard.lists.eligible(&parts.headers, &bytes, &guard.allowed_hosts);
             }
@@ -215,6 +226,12 @@ async fn serve(
 struct ToolCallPeek {
     id: serde_json::Value,
     operation: Option<String>,
+}
+
+impl From<&super::fast_call::FastCall> for ToolCallPeek {
+    fn from(call: &super::fast_call::FastCall) -> Self {
+        Self { id: call.id.clone(), operation: call.operation().map(str::to_owned) }
+    }
 }
 
 impl ToolCallPeek {
@@ -309,7 +326,9 @@ async fn identify(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
                     ChallengeError::None
                 }));
             };
-            match verifier.verify(token, crate::clock::now_unix() as i64).await {
+            // Boxed: verification may fetch keys over HTTP, a large future that would size the
+            // guard's (allocated and copied on every request).
+            match Box::pin(verifier.verify(token, crate::clock::now_unix() as i64)).await {
                 Ok(verified) => {
                     let mut identity = verified.identity.clone();
                     identity.bearer = Some(crate::secret::Secret::new(token.to_owned()));

@@ -63,7 +63,7 @@ pub(super) fn result(page: Value, format: Format) -> CallToolResult {
         text,
         meta: None,
     };
-    let mut result = CallToolResult::structured(envelope);
+    let mut result = super::structured(envelope);
     result.content.push(ContentBlock::resource(resource));
     result
 }

@@ -14,7 +14,7 @@ mod export;
 
 use std::sync::{Arc, LazyLock};
 
-use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 
 use crate::db::{Db, DbError, Identity};
@@ -78,17 +78,17 @@ async fn run(
     }
     let Some(cache) = &backend.cache else {
         let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
-        return Ok(CallToolResult::structured(envelope(operation.name, data)));
+        return Ok(structured(envelope(operation.name, data)));
     };
     if cache::CACHED.contains(&operation.name)
         && let Some(workspace) = workspace_of(db, cache, identity, &arguments).await
     {
         match cache.lookup(identity, operation.name, &arguments, &workspace).await {
-            Some(Ok(hit)) => return Ok(CallToolResult::structured(envelope(operation.name, hit))),
+            Some(Ok(hit)) => return Ok(structured(envelope(operation.name, hit))),
             Some(Err(miss)) => {
                 let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
                 cache.store(miss, &data).await;
-                return Ok(CallToolResult::structured(envelope(operation.name, data)));
+                return Ok(structured(envelope(operation.name, data)));
             }
             None => {}
         }
@@ -104,7 +104,7 @@ async fn run(
         }
         cache.invalidate(cache::written_workspace(&named, &data).as_deref()).await;
     }
-    Ok(CallToolResult::structured(envelope(operation.name, data)))
+    Ok(structured(envelope(operation.name, data)))
 }
 
 /// The workspace a cacheable read addresses: its `workspace_id`, or for an entity-addressed
@@ -222,7 +222,19 @@ impl From<DbError> for ToolError {
 }
 
 fn failure(error: &ToolError) -> CallToolResult {
-    CallToolResult::structured_error(json!({"error": {"code": error.code, "message": error.message}}))
+    let mut result = structured(json!({"error": {"code": error.code, "message": error.message}}));
+    result.is_error = Some(true);
+    result
+}
+
+/// What rmcp's `CallToolResult::structured` builds — `value` as `structuredContent` and as one
+/// text block — with the text written by serde_json's byte writer instead of `Display`, which
+/// goes through the formatter piece by piece (a noticeable share of a call's instructions).
+pub(crate) fn structured(value: Value) -> CallToolResult {
+    let text = serde_json::to_string(&value).unwrap_or_default();
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    result
 }
 
 /// The MCP definition of one tool: a flat object schema whose every property says which
