@@ -72,7 +72,9 @@ enum Command {
     Smoke {
         /// The deployment's origin, e.g. https://atoms.example.com or http://127.0.0.1:3000.
         base_url: String,
-        /// Bearer token for the MCP route (enables tools/list and a read-only tool call).
+        /// Bearer token for the MCP route (enables tools/list and a read-only tool call). Prefer
+        /// the ATOMS_SMOKE_TOKEN environment variable: arguments are visible in `ps`. Protected
+        /// Vercel deployments: VERCEL_AUTOMATION_BYPASS_SECRET (environment only).
         #[arg(long)]
         token: Option<String>,
         /// Print the report as JSON.
@@ -276,16 +278,20 @@ fn main() -> ExitCode {
             let kv = atoms::kv::Kv::from_config(&config.kv, &http).map_err(|e| e.to_string())?;
             atoms::mcp::session_admin::command(&kv, action).await
         }),
-        Command::Smoke { base_url, token, json, mcp_path, timeout } => smoke(
-            atoms::smoke::SmokeOptions {
-                base_url,
-                token: token.map(atoms::secret::Secret::new),
-                mcp_path,
-                request_timeout: std::time::Duration::from_secs(timeout.max(1)),
-                budget: std::time::Duration::from_secs(60),
-            },
-            json,
-        ),
+        Command::Smoke { base_url, token, json, mcp_path, timeout } => {
+            let credentials = atoms::config::SmokeCredentials::from_env();
+            smoke(
+                atoms::smoke::SmokeOptions {
+                    base_url,
+                    token: token.map(atoms::secret::Secret::new).or(credentials.token),
+                    protection_bypass: credentials.protection_bypass,
+                    mcp_path,
+                    request_timeout: std::time::Duration::from_secs(timeout.max(1)),
+                    budget: std::time::Duration::from_secs(60),
+                },
+                json,
+            )
+        }
         Command::Bench {
             target: BenchTarget::Remote { base_url, requests, token, mcp_path, yes_this_is_mine },
         } => run(async move {

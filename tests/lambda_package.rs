@@ -1,9 +1,11 @@
-//! The AWS Lambda packages `scripts/package-lambda` writes (`scripts/test` runs it first):
-//! one `target/lambda/<function>/bootstrap.zip` per `api/` function, an executable `bootstrap`
-//! needing no glibc newer than Amazon Linux 2023's 2.34, that answers function URL events when
-//! run against a Lambda Runtime API emulator (`support::lambda_runtime`) exactly as Lambda runs
-//! it; and the AWS SAM template `deploy/lambda/template.yaml`, checked by cfn-lint and against
-//! the function list.
+//! The AWS Lambda packages `scripts/package-lambda --arch all` writes (`scripts/test` runs it
+//! first): per `api/` function, `target/lambda/<function>/bootstrap.zip` (x86_64) and
+//! `target/lambda/arm64/<function>/bootstrap.zip`, each an executable `bootstrap` for its
+//! architecture needing no glibc newer than Amazon Linux 2023's 2.34, that answers function URL
+//! events when run against a Lambda Runtime API emulator (`support::lambda_runtime`) exactly as
+//! Lambda runs it — the arm64 ones under `qemu-aarch64-static` with Debian's `libc6:arm64`
+//! (multiarch) as their C library; and the AWS SAM template `deploy/lambda/template.yaml`,
+//! checked by cfn-lint and against the function list.
 
 mod support;
 
@@ -38,23 +40,62 @@ fn functions() -> Vec<String> {
     functions
 }
 
-fn zip_of(function: &str) -> PathBuf {
-    let zip = root().join(format!("target/lambda/{function}/bootstrap.zip"));
-    assert!(zip.is_file(), "{} is missing: run scripts/package-lambda (scripts/test does)", zip.display());
+/// The two architectures Lambda runs, with where their packages live and how to read them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arch {
+    X86_64,
+    Arm64,
+}
+
+impl Arch {
+    const ALL: [Arch; 2] = [Arch::X86_64, Arch::Arm64];
+
+    /// The package directory under `target/lambda/` (x86_64 keeps the original layout).
+    fn dir(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "",
+            Arch::Arm64 => "arm64/",
+        }
+    }
+
+    /// `readelf -h`'s Machine line.
+    fn machine(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "Advanced Micro Devices X86-64",
+            Arch::Arm64 => "AArch64",
+        }
+    }
+
+    /// An objdump that reads this architecture's dynamic symbols.
+    fn objdump(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "objdump",
+            Arch::Arm64 => "aarch64-linux-gnu-objdump",
+        }
+    }
+}
+
+fn zip_of(arch: Arch, function: &str) -> PathBuf {
+    let zip = root().join(format!("target/lambda/{}{function}/bootstrap.zip", arch.dir()));
+    assert!(
+        zip.is_file(),
+        "{} is missing: run scripts/package-lambda --arch all (scripts/test does)",
+        zip.display()
+    );
     zip
 }
 
 /// Unpacks a package with Python's zipfile (as Lambda would: entries and their Unix modes);
 /// returns the directory, the entries as `(name, mode)` and the `bootstrap` path.
-fn unpack(function: &str) -> (support::TempDir, Vec<(String, u32)>, PathBuf) {
-    let dir = support::TempDir::new(&format!("lambda-{function}"));
+fn unpack(arch: Arch, function: &str) -> (support::TempDir, Vec<(String, u32)>, PathBuf) {
+    let dir = support::TempDir::new(&format!("lambda-{arch:?}-{function}"));
     let script = "import sys, zipfile\n\
                   z = zipfile.ZipFile(sys.argv[1])\n\
                   z.extractall(sys.argv[2])\n\
                   for i in z.infolist(): print(i.filename, oct(i.external_attr >> 16))\n";
     let output = Command::new("python3")
         .args(["-c", script])
-        .arg(zip_of(function))
+        .arg(zip_of(arch, function))
         .arg(&dir.0)
         .output()
         .expect("python3 unpacks the zip");
@@ -72,9 +113,21 @@ fn unpack(function: &str) -> (support::TempDir, Vec<(String, u32)>, PathBuf) {
     (dir, entries, bootstrap)
 }
 
+/// The ELF header's Machine field.
+fn machine(binary: &Path) -> String {
+    let output = Command::new("readelf").arg("-h").arg(binary).output().expect("readelf (binutils)");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("Machine:"))
+        .map(|machine| machine.trim().to_owned())
+        .unwrap_or_default()
+}
+
 /// Every `GLIBC_x.y` version the ELF file requires (objdump's dynamic symbol table).
-fn glibc_versions(binary: &Path) -> Vec<(u32, u32)> {
-    let output = Command::new("objdump").arg("-T").arg(binary).output().expect("objdump (binutils)");
+fn glibc_versions(arch: Arch, binary: &Path) -> Vec<(u32, u32)> {
+    let output = Command::new(arch.objdump()).arg("-T").arg(binary).output().unwrap_or_else(|e| {
+        panic!("{} ({e}): apt-get install -y binutils-aarch64-linux-gnu (scripts/test does)", arch.objdump())
+    });
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8_lossy(&output.stdout);
     let mut versions: Vec<(u32, u32)> = text
@@ -92,11 +145,14 @@ fn glibc_versions(binary: &Path) -> Vec<(u32, u32)> {
 }
 
 #[test]
-fn every_function_is_one_executable_bootstrap_for_glibc_2_34() {
-    for function in functions() {
-        let (_dir, entries, bootstrap) = unpack(&function);
+fn every_function_is_one_executable_bootstrap_for_glibc_2_34_on_both_architectures() {
+    for (arch, function) in
+        Arch::ALL.into_iter().flat_map(|arch| functions().into_iter().map(move |f| (arch, f)))
+    {
+        let (_dir, entries, bootstrap) = unpack(arch, &function);
         assert_eq!(entries, vec![("bootstrap".to_owned(), 0o100755)], "{function}: one executable bootstrap");
-        let versions = glibc_versions(&bootstrap);
+        assert_eq!(machine(&bootstrap), arch.machine(), "{arch:?} {function}");
+        let versions = glibc_versions(arch, &bootstrap);
         assert!(!versions.is_empty(), "{function}: a dynamically linked glibc binary");
         let newest = versions.last().copied().expect("non-empty");
         assert!(
@@ -105,8 +161,11 @@ fn every_function_is_one_executable_bootstrap_for_glibc_2_34() {
             newest.0,
             newest.1
         );
-        let size = std::fs::metadata(zip_of(&function)).expect("zip").len();
-        eprintln!("{function}: bootstrap.zip {size} bytes, newest glibc symbol {}.{}", newest.0, newest.1);
+        let size = std::fs::metadata(zip_of(arch, &function)).expect("zip").len();
+        eprintln!(
+            "{arch:?} {function}: bootstrap.zip {size} bytes, newest glibc symbol {}.{}",
+            newest.0, newest.1
+        );
     }
 }
 
@@ -127,12 +186,32 @@ impl Drop for Bootstrap {
 }
 
 impl Bootstrap {
-    /// Starts `function`'s bootstrap with Lambda's environment plus `env` (the deployment's).
-    fn start(function: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Self {
-        let (dir, _, bootstrap) = unpack(function);
+    /// Starts `function`'s bootstrap with Lambda's environment plus `env` (the deployment's); an
+    /// arm64 one under `qemu-aarch64-static`, which finds the aarch64 dynamic loader and C
+    /// library where Debian's multiarch `libc6:arm64` puts them (`/lib/ld-linux-aarch64.so.1`,
+    /// `/lib/aarch64-linux-gnu`): the emulated process sees the real file system.
+    fn start(arch: Arch, function: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Self {
+        let (dir, _, bootstrap) = unpack(arch, function);
         let log = dir.0.join("stderr.log");
+        let mut command = match arch {
+            Arch::X86_64 => Command::new(&bootstrap),
+            Arch::Arm64 => {
+                let qemu = Path::new("/usr/bin/qemu-aarch64-static");
+                assert!(
+                    qemu.is_file(),
+                    "qemu-aarch64-static is missing: apt-get install -y qemu-user-static (scripts/test does)"
+                );
+                assert!(
+                    Path::new("/lib/ld-linux-aarch64.so.1").exists(),
+                    "the aarch64 C library is missing: dpkg --add-architecture arm64 && apt-get update && apt-get install -y libc6:arm64 libgcc-s1:arm64 (scripts/test does)"
+                );
+                let mut command = Command::new(qemu);
+                command.arg(&bootstrap);
+                command
+            }
+        };
         let spawned = Instant::now();
-        let child = Command::new(&bootstrap)
+        let child = command
             .env_clear()
             .env("AWS_LAMBDA_RUNTIME_API", &runtime.address)
             .env("AWS_LAMBDA_FUNCTION_NAME", format!("atoms-{function}"))
@@ -175,11 +254,22 @@ const INVOKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[tokio::test]
 async fn the_health_bootstrap_answers_function_url_events() {
+    health_bootstrap_answers(Arch::X86_64).await;
+}
+
+/// The arm64 health bootstrap, emulated: `/health/live` and the deep `/health`.
+#[tokio::test]
+async fn the_arm64_health_bootstrap_answers_function_url_events_under_qemu() {
+    health_bootstrap_answers(Arch::Arm64).await;
+}
+
+async fn health_bootstrap_answers(arch: Arch) {
     let database_url = support::postgres::fresh_database().await;
     let redis = support::start_redis();
     let redis_url = support::redis_url(&redis);
     let runtime = RuntimeApi::start().await;
-    let function = Bootstrap::start("health", &runtime, &production_env(database_url.expose(), &redis_url));
+    let function =
+        Bootstrap::start(arch, "health", &runtime, &production_env(database_url.expose(), &redis_url));
 
     let live = runtime
         .invoke(function_url_event("GET", "/health/live", &[], None), INVOKE_TIMEOUT)
@@ -213,7 +303,9 @@ async fn the_health_bootstrap_answers_function_url_events() {
     for dependency in ["database", "kv"] {
         assert!(checks.contains(dependency), "{dependency} in {report}");
     }
-    eprintln!("health bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
+    eprintln!(
+        "{arch:?} health bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}"
+    );
 }
 
 /// The MCP bootstrap as a production deployment trusting the AuthKit double: a tokenless
@@ -223,6 +315,16 @@ async fn the_health_bootstrap_answers_function_url_events() {
 /// tools. No database is needed for either.
 #[tokio::test]
 async fn the_mcp_bootstrap_challenges_without_a_token_and_lists_tools_with_one() {
+    mcp_bootstrap_answers(Arch::X86_64).await;
+}
+
+/// The arm64 MCP bootstrap, emulated: the same challenge and `tools/list`.
+#[tokio::test]
+async fn the_arm64_mcp_bootstrap_lists_tools_under_qemu() {
+    mcp_bootstrap_answers(Arch::Arm64).await;
+}
+
+async fn mcp_bootstrap_answers(arch: Arch) {
     let double = support::authkit::AuthKitDouble::start();
     let runtime = RuntimeApi::start().await;
     let closed = format!("postgres://atoms@127.0.0.1:{}/atoms", support::free_port());
@@ -235,7 +337,7 @@ async fn the_mcp_bootstrap_challenges_without_a_token_and_lists_tools_with_one()
         ("WORKOS_API_URL", double.url.as_str()),
         ("WORKOS_CLIENT_ID", double.state.client_id.as_str()),
     ]);
-    let function = Bootstrap::start("mcp", &runtime, &env);
+    let function = Bootstrap::start(arch, "mcp", &runtime, &env);
     let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
     let body =
         json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}}).to_string();
@@ -271,7 +373,7 @@ async fn the_mcp_bootstrap_challenges_without_a_token_and_lists_tools_with_one()
         (&json!("2.0"), &json!(-32000)),
         "{message}"
     );
-    eprintln!("mcp bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
+    eprintln!("{arch:?} mcp bootstrap: cold start (spawn → first answer through the runtime API) {cold:.1?}");
 
     let claims = double.state.claims(
         support::authkit::Family::Mcp,
@@ -338,16 +440,34 @@ fn the_sam_template_has_one_streaming_function_url_per_function() {
     for required in ["PUBLIC_URL", "AUTHKIT_DOMAIN", "DATABASE_URL", "REDIS_URL"] {
         assert!(variables.contains_key(required), "{required} in the functions' environment");
     }
+    let parameter = &template["Parameters"]["Architecture"];
+    assert_eq!(parameter["Default"], "x86_64");
+    assert_eq!(parameter["AllowedValues"], json!(["x86_64", "arm64"]));
     let resources = template["Resources"].as_object().expect("resources");
     let functions: Vec<&Value> =
         resources.values().filter(|r| r["Type"] == "AWS::Serverless::Function").collect();
-    assert_eq!(functions.len(), self::functions().len(), "one function per api/ binary");
-    for function in self::functions() {
-        let code = format!("../../target/lambda/{function}/bootstrap.zip");
+    assert_eq!(functions.len(), 2 * self::functions().len(), "one function per api/ binary and architecture");
+    for (arch, function) in
+        Arch::ALL.into_iter().flat_map(|arch| self::functions().into_iter().map(move |f| (arch, f)))
+    {
+        // CodeUri stays a literal local path (SAM CLI uploads only those); the condition on the
+        // Architecture parameter picks which of the two functions exists.
+        let code = format!("../../target/lambda/{}{function}/bootstrap.zip", arch.dir());
         let resource = functions
             .iter()
             .find(|r| r["Properties"]["CodeUri"] == code.as_str())
             .unwrap_or_else(|| panic!("no function with CodeUri {code}"));
+        let (condition, name) = match arch {
+            Arch::X86_64 => ("IsX86", "x86_64"),
+            Arch::Arm64 => ("IsArm64", "arm64"),
+        };
+        assert_eq!(resource["Condition"], condition, "{code}");
+        assert_eq!(resource["Properties"]["Architectures"], json!([name]), "{code}");
+        assert_eq!(
+            template["Conditions"][condition],
+            json!({"Fn::Equals": [{"Ref": "Architecture"}, name]}),
+            "{condition}"
+        );
         let properties = &resource["Properties"];
         assert!(properties["MemorySize"].as_u64().is_some() && properties["Timeout"].as_u64().is_some());
         assert_eq!(properties["FunctionUrlConfig"]["AuthType"], "NONE", "{function}");

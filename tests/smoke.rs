@@ -18,12 +18,28 @@ use serde_json::Value;
 use support::atoms_server::AtomsServer;
 
 fn atoms(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_atoms")).args(args).output().expect("run atoms")
+    atoms_with_env(args, &[])
+}
+
+/// `atoms args` with `env` set and no smoke credential inherited from the test's environment.
+fn atoms_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_atoms"))
+        .args(args)
+        .env_remove("ATOMS_SMOKE_TOKEN")
+        .env_remove("VERCEL_AUTOMATION_BYPASS_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run atoms")
 }
 
 /// `atoms smoke --json …`: exit success and the report.
 fn smoke_json(args: &[&str]) -> (bool, Value) {
-    let output = atoms(&[&["smoke", "--json"][..], args].concat());
+    smoke_json_with_env(args, &[])
+}
+
+/// `atoms smoke --json …` with `env` set: exit success and the report.
+fn smoke_json_with_env(args: &[&str], env: &[(&str, &str)]) -> (bool, Value) {
+    let output = atoms_with_env(&[&["smoke", "--json"][..], args].concat(), env);
     let report = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
         panic!(
             "atoms smoke --json printed no JSON ({e}): {}{}",
@@ -150,6 +166,70 @@ fn checks_follow_the_challenge_to_protected_resource_metadata_wherever_it_points
     assert_eq!(check(&report, "metrics_refused").0, "pass", "{report:#}");
     assert_eq!(check(&report, "rate_limit_headers").0, "pass", "{report:#}");
     assert!(passed, "{report:#}");
+}
+
+/// The token can come from `ATOMS_SMOKE_TOKEN` instead of `--token` (which `ps` shows).
+#[test]
+fn the_token_can_come_from_the_environment() {
+    let server = AtomsServer::on_fresh_database();
+    let token = server.token("user_smoke_env");
+    let (_, report) = smoke_json_with_env(&[&base(&server)], &[("ATOMS_SMOKE_TOKEN", &token)]);
+    assert_eq!(check(&report, "tools_list").0, "pass", "{report:#}");
+    assert_eq!(check(&report, "tool_call").0, "pass", "{report:#}");
+    assert!(!report.to_string().contains(&token), "the token is never printed");
+    // --token still works, and wins over the variable.
+    let (_, report) =
+        smoke_json_with_env(&[&base(&server), "--token", &token], &[("ATOMS_SMOKE_TOKEN", "not-a-token")]);
+    assert_eq!(check(&report, "tools_list").0, "pass", "{report:#}");
+}
+
+/// A preview behind Vercel Deployment Protection: without the bypass secret every check meets
+/// Vercel's 401 (and the report says what to set); with `VERCEL_AUTOMATION_BYPASS_SECRET` every
+/// request to the deployment carries `x-vercel-protection-bypass` and the run passes — while the
+/// challenge's metadata, on another host, is fetched without it.
+#[test]
+fn a_protected_deployment_passes_with_the_bypass_secret_which_goes_to_it_alone() {
+    const SECRET: &str = "bypass-0123456789abcdef0123456789";
+    let elsewhere = support::deployment_double::recording();
+    let deployment = support::deployment_double::protected(SECRET, Some(elsewhere.origin()));
+
+    let output = atoms(&["smoke", &deployment.origin()]);
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("✗ health: GET /health answered 401 without a JSON health report (Vercel Deployment Protection? set VERCEL_AUTOMATION_BYPASS_SECRET"),
+        "{text}"
+    );
+
+    let before = deployment.received().len();
+    let (passed, report) =
+        smoke_json_with_env(&[&deployment.origin()], &[("VERCEL_AUTOMATION_BYPASS_SECRET", SECRET)]);
+    assert!(passed, "{report:#}");
+    assert_eq!(check(&report, "protected_resource_metadata").0, "pass", "{report:#}");
+    assert!(!report.to_string().contains(SECRET), "the secret is never printed");
+    let header = format!("x-vercel-protection-bypass: {SECRET}");
+    let to_deployment = deployment.received().split_off(before);
+    assert!(to_deployment.len() >= 6, "{to_deployment:#?}");
+    assert!(
+        to_deployment.iter().all(|head| head.to_ascii_lowercase().contains(&header)),
+        "every request to the deployment carried the header: {to_deployment:#?}"
+    );
+    let to_elsewhere = elsewhere.received();
+    assert!(
+        to_elsewhere.iter().any(|head| head.starts_with("GET /oauth/metadata/for/api/mcp ")),
+        "the metadata was fetched from the other host: {to_elsewhere:#?}"
+    );
+    assert!(
+        to_elsewhere.iter().all(|head| !head.to_ascii_lowercase().contains("x-vercel-protection-bypass")),
+        "the secret never leaves the deployment's origin: {to_elsewhere:#?}"
+    );
+
+    let (passed, report) = smoke_json_with_env(
+        &[&deployment.origin()],
+        &[("VERCEL_AUTOMATION_BYPASS_SECRET", "a-stale-secret")],
+    );
+    assert!(!passed);
+    assert!(check(&report, "health").1.contains("the protection bypass secret was sent"), "{report:#}");
 }
 
 #[test]

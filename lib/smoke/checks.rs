@@ -8,6 +8,14 @@ use serde_json::{Value, json};
 use super::{Check, MAX_REQUESTS, Status};
 use crate::secret::Secret;
 
+/// Vercel's header for Protection Bypass for Automation.
+const PROTECTION_BYPASS: &str = "x-vercel-protection-bypass";
+
+/// True when `url` has the origin (scheme, host, port) of the deployment `base`.
+fn same_origin(url: &reqwest::Url, base: &str) -> bool {
+    reqwest::Url::parse(base).is_ok_and(|base| base.origin() == url.origin())
+}
+
 /// Largest body read from any answer (health reports and `tools/list` are far smaller).
 const MAX_BODY: usize = 1 << 20;
 const PROTOCOL: &str = "2026-07-28";
@@ -17,6 +25,7 @@ pub(super) struct Probe {
     pub(super) base: String,
     pub(super) mcp_path: String,
     pub(super) token: Option<Secret>,
+    pub(super) protection_bypass: Option<Secret>,
     pub(super) request_timeout: Duration,
     pub(super) deadline: Instant,
     pub(super) requests: usize,
@@ -55,7 +64,19 @@ impl Probe {
         }
         self.requests += 1;
         let timeout = self.request_timeout.min(remaining);
-        let mut response = request.timeout(timeout).send().await.map_err(|e| describe(&e, timeout))?;
+        let mut request = request.timeout(timeout).build().map_err(|e| describe(&e, timeout))?;
+        if let Some(secret) = &self.protection_bypass
+            && same_origin(request.url(), &self.base)
+        {
+            // Vercel Deployment Protection lets this header through on every request; a client
+            // without a cookie jar needs no `x-vercel-set-bypass-cookie`. Redirects are never
+            // followed, so the header cannot travel on to another host.
+            let mut value = reqwest::header::HeaderValue::from_str(secret.expose())
+                .map_err(|_| "VERCEL_AUTOMATION_BYPASS_SECRET is not a valid header value".to_owned())?;
+            value.set_sensitive(true);
+            request.headers_mut().insert(PROTECTION_BYPASS, value);
+        }
+        let mut response = self.client.execute(request).await.map_err(|e| describe(&e, timeout))?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let mut body = Vec::new();
@@ -145,7 +166,7 @@ fn skip(name: &'static str, detail: impl Into<String>) -> Check {
 pub(super) async fn run_all(probe: &mut Probe) -> Vec<Check> {
     let mut checks = Vec::new();
     let health = probe.get("/health").await;
-    checks.push(health_check(&health));
+    checks.push(health_check(&health, probe.protection_bypass.is_some()));
     checks.push(security_headers(&health));
     checks.push(probe_check(probe, "health_live", "/health/live", "alive").await);
     checks.push(probe_check(probe, "health_ready", "/health/ready", "ready").await);
@@ -157,26 +178,40 @@ pub(super) async fn run_all(probe: &mut Probe) -> Vec<Check> {
         if probe.token.is_some() { Some(probe.mcp("tools/list", None, json!({}), true).await) } else { None };
     checks.push(match &tools_list {
         Some(reply) => tools_list_check(reply),
-        None => skip("tools_list", "skipped: pass --token to list tools as a signed-in user"),
+        None => skip(
+            "tools_list",
+            "skipped: pass --token (or set ATOMS_SMOKE_TOKEN) to list tools as a signed-in user",
+        ),
     });
     checks.push(if probe.token.is_some() {
         tool_call(probe).await
     } else {
-        skip("tool_call", "skipped: pass --token to call a read-only tool")
+        skip("tool_call", "skipped: pass --token (or set ATOMS_SMOKE_TOKEN) to call a read-only tool")
     });
     checks.push(metrics_refused(probe).await);
     checks.push(rate_limit_headers(tools_list.as_ref().unwrap_or(&challenge)));
     checks
 }
 
-fn health_check(reply: &Result<Reply, String>) -> Check {
+fn health_check(reply: &Result<Reply, String>, bypass_sent: bool) -> Check {
     const NAME: &str = "health";
     let reply = match reply {
         Ok(reply) => reply,
         Err(e) => return fail(NAME, format!("GET /health: {e}")),
     };
     let Some(report) = reply.json() else {
-        return fail(NAME, format!("GET /health answered {} without a JSON health report", reply.status));
+        // A protected Vercel deployment answers every path 401 before any function runs.
+        let hint = match (reply.status, bypass_sent) {
+            (401 | 403, false) => {
+                " (Vercel Deployment Protection? set VERCEL_AUTOMATION_BYPASS_SECRET to the project's Protection Bypass for Automation secret)"
+            }
+            (401 | 403, true) => " (the protection bypass secret was sent: is it the project's current one?)",
+            _ => "",
+        };
+        return fail(
+            NAME,
+            format!("GET /health answered {} without a JSON health report{hint}", reply.status),
+        );
     };
     let status = report["status"].as_str().unwrap_or("(no status)");
     let failing: Vec<String> = report["checks"]

@@ -5,8 +5,8 @@
 //! (the tool checks need `--token`). A check whose feature the deployment does not offer fails
 //! with what was missing, never silently. The run is bounded: at most [`MAX_REQUESTS`] requests,
 //! each with its own timeout, all within one time budget; redirects are not followed (a check
-//! sees what the deployment answered). The token is sent only to the deployment's own origin and
-//! never printed.
+//! sees what the deployment answered). The token and Vercel's protection bypass secret are sent
+//! only to the deployment's own origin and never printed.
 
 mod checks;
 
@@ -27,6 +27,10 @@ pub struct SmokeOptions {
     pub base_url: String,
     /// A bearer token for the MCP route: enables `tools/list` and the read-only tool call.
     pub token: Option<Secret>,
+    /// Vercel's Protection Bypass for Automation secret (`VERCEL_AUTOMATION_BYPASS_SECRET`):
+    /// sent as `x-vercel-protection-bypass` on every request to the deployment's own origin,
+    /// never elsewhere and never printed.
+    pub protection_bypass: Option<Secret>,
     /// The MCP route (the deployment's `ATOMS_MCP_PATH`).
     pub mcp_path: String,
     /// Timeout of each request.
@@ -91,6 +95,7 @@ pub async fn run(options: SmokeOptions) -> Result<SmokeReport, SmokeError> {
         base: base.clone(),
         mcp_path: options.mcp_path,
         token: options.token,
+        protection_bypass: options.protection_bypass,
         request_timeout: options.request_timeout,
         deadline: started + options.budget,
         requests: 0,
