@@ -15,6 +15,8 @@ pub mod upstash;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 pub use command::{Command, MAX_TTL, Reply};
 pub use error::KvError;
 
@@ -81,11 +83,20 @@ impl Kv {
             command.check()?;
         }
         let started = std::time::Instant::now();
-        let replies = match self {
-            Self::Memory(kv) => kv.execute(&commands),
-            Self::Redis(kv) => kv.execute(&commands).await,
-            Self::Upstash(kv) => kv.execute(&commands).await,
-        };
+        // Command names and the pipeline's length only: keys and values (session ids, tokens'
+        // digests, cached results) stay out of spans.
+        let command = if commands.len() == 1 { commands[0].name() } else { "PIPELINE" };
+        let span =
+            tracing::info_span!("kv", backend = self.backend_name(), command, commands = commands.len());
+        let replies = async {
+            match self {
+                Self::Memory(kv) => kv.execute(&commands),
+                Self::Redis(kv) => kv.execute(&commands).await,
+                Self::Upstash(kv) => kv.execute(&commands).await,
+            }
+        }
+        .instrument(span)
+        .await;
         crate::metrics::record_kv(started.elapsed());
         let replies = replies?;
         if replies.len() != commands.len() {
