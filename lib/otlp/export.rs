@@ -173,7 +173,7 @@ impl Exporter {
 pub(crate) fn encode(resource: &Resource, spans: &[FinishedSpan]) -> Vec<u8> {
     let request = Request {
         resource_spans: [ResourceSpans {
-            resource: resource,
+            resource,
             scope_spans: [ScopeSpans {
                 scope: Scope { name: "atoms", version: env!("CARGO_PKG_VERSION") },
                 spans: spans.iter().map(SpanJson::from).collect(),
@@ -193,7 +193,7 @@ impl Resource {
     pub(crate) fn new(service_name: &str) -> Self {
         let text = |key: &'static str, value: &str| KeyValue {
             key,
-            value: AnyValue::StringValue(value.to_owned().into()),
+            value: AnyValue::String(value.to_owned().into()),
         };
         Self {
             attributes: vec![
@@ -253,13 +253,17 @@ struct KeyValue<'a> {
     value: AnyValue<'a>,
 }
 
+/// OTLP's `AnyValue`: `{"stringValue": …}`, `{"intValue": "…"}` (64-bit as a string), ….
 #[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
 enum AnyValue<'a> {
-    StringValue(std::borrow::Cow<'a, str>),
-    IntValue(String),
-    BoolValue(bool),
-    DoubleValue(f64),
+    #[serde(rename = "stringValue")]
+    String(std::borrow::Cow<'a, str>),
+    #[serde(rename = "intValue")]
+    Int(String),
+    #[serde(rename = "boolValue")]
+    Bool(bool),
+    #[serde(rename = "doubleValue")]
+    Double(f64),
 }
 
 #[derive(Serialize)]
@@ -310,10 +314,10 @@ impl<'a> From<&'a FinishedSpan> for SpanJson<'a> {
 impl<'a> From<&'a Value> for AnyValue<'a> {
     fn from(value: &'a Value) -> Self {
         match value {
-            Value::Str(text) => Self::StringValue(text.as_str().into()),
-            Value::Int(n) => Self::IntValue(n.to_string()),
-            Value::Bool(b) => Self::BoolValue(*b),
-            Value::Double(x) => Self::DoubleValue(*x),
+            Value::Str(text) => Self::String(text.as_str().into()),
+            Value::Int(n) => Self::Int(n.to_string()),
+            Value::Bool(b) => Self::Bool(*b),
+            Value::Double(x) => Self::Double(*x),
         }
     }
 }
