@@ -12,6 +12,9 @@ pub struct ObservabilityConfig {
     /// `METRICS_TOKEN`: the bearer token of `GET /metrics` and `GET /status` (16+ characters,
     /// compared in constant time). Unset: both are refused outside local mode on loopback.
     pub metrics_token: Option<Secret>,
+    /// `CRON_SECRET`: what Vercel's cron sends as `Authorization: Bearer …`; accepted (16+
+    /// characters, constant time) for `GET /api/metrics?evaluate` only — it never reads metrics.
+    pub cron_secret: Option<Secret>,
     /// `METRICS_FLUSH_SECONDS`: the least time between two flushes of an instance's counts to
     /// the KV (default 10, at most 300) — also the most an instance that dies can lose.
     pub flush_interval: Duration,
@@ -83,9 +86,13 @@ pub(super) fn read_observability(env: &mut EnvReader<'_>) -> ObservabilityConfig
     if metrics_token.as_ref().is_some_and(|token| token.expose().len() < 16) {
         env.malformed("METRICS_TOKEN", "a random string of 16+ characters (openssl rand -hex 32)");
     }
+    let cron_secret = env.secret(&["CRON_SECRET"]);
+    if cron_secret.as_ref().is_some_and(|secret| secret.expose().len() < 16) {
+        env.malformed("CRON_SECRET", "a random string of 16+ characters (openssl rand -hex 32)");
+    }
     let flush_interval = Duration::from_secs(env.positive(&["METRICS_FLUSH_SECONDS"], 10, 300));
     let traces = read_traces(env);
-    ObservabilityConfig { metrics_token, flush_interval, alerts: read_alerts(env), traces }
+    ObservabilityConfig { metrics_token, cron_secret, flush_interval, alerts: read_alerts(env), traces }
 }
 
 fn read_traces(env: &mut EnvReader<'_>) -> Option<TraceExportConfig> {
