@@ -113,23 +113,16 @@ fn read_traces(env: &mut EnvReader<'_>) -> Option<TraceExportConfig> {
         url
     };
     let mut headers = Vec::new();
-    for pair in env
-        .string(&["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"])
-        .unwrap_or_default()
-        .split(',')
-    {
-        if pair.trim().is_empty() {
-            continue;
-        }
-        match export_header(pair) {
-            Some(header) => headers.push(header),
-            None => {
-                env.malformed(
-                    "OTEL_EXPORTER_OTLP_HEADERS",
-                    "comma-separated name=value pairs (values percent-encoded), e.g. x-honeycomb-team=KEY",
-                );
+    let header_names = ["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"];
+    if let Some((variable, pairs)) = env.named(&header_names) {
+        for pair in pairs.split(',').filter(|pair| !pair.trim().is_empty()) {
+            let Some(header) = export_header(pair) else {
+                let expected =
+                    "comma-separated name=value pairs (values percent-encoded), e.g. x-honeycomb-team=KEY";
+                env.malformed(variable, expected);
                 break;
-            }
+            };
+            headers.push(header);
         }
     }
     let service_name =
