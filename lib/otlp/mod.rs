@@ -13,6 +13,7 @@
 
 mod export;
 mod ids;
+mod json;
 mod layer;
 
 use std::future::Future;
