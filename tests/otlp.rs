@@ -211,7 +211,8 @@ async fn log_lines_inside_tool_and_db_spans_carry_the_request_id() {
 }
 
 /// A receiver that never answers, then one that is not there: every call succeeds at once,
-/// exports give up after `OTEL_EXPORTER_OTLP_TIMEOUT`, and a graceful stop is not held up.
+/// exports give up after `OTEL_EXPORTER_OTLP_TIMEOUT` (10 s here: an export on a request's path
+/// would make ten calls take 100 s), and a graceful stop waits at most that long.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stuck_or_missing_receiver_never_holds_up_a_request() {
     let stuck = support::otlp::start(Behaviour::Hang).await;
@@ -219,7 +220,7 @@ async fn a_stuck_or_missing_receiver_never_holds_up_a_request() {
     for (endpoint, failure) in
         [(stuck.endpoint.as_str(), "within the timeout"), (closed.as_str(), "cannot be reached")]
     {
-        let mut server = server(endpoint, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "500")]).await;
+        let mut server = server(endpoint, &[("OTEL_EXPORTER_OTLP_TIMEOUT", "10000")]).await;
         let (base, token) = (server.base(), server.token("user_01STUCK"));
         let started = Instant::now();
         for n in 0..10 {
@@ -234,12 +235,13 @@ async fn a_stuck_or_missing_receiver_never_holds_up_a_request() {
             )
             .await;
         }
-        // The receiver holds each export for an hour; ten calls (and the exports the timer
-        // started meanwhile) take far less than that.
-        assert!(started.elapsed() < Duration::from_secs(30), "calls were held up: {:?}", started.elapsed());
+        assert!(started.elapsed() < Duration::from_secs(10), "calls were held up: {:?}", started.elapsed());
         let stopping = Instant::now();
         server.stop();
-        assert!(stopping.elapsed() < Duration::from_secs(10), "the shutdown export is bounded");
+        assert!(
+            stopping.elapsed() < Duration::from_secs(25),
+            "the shutdown export is bounded by its timeout"
+        );
         let logs = server.logs();
         assert!(logs.contains("trace export failed") && logs.contains(failure), "{logs}");
         assert!(
