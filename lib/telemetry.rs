@@ -33,8 +33,13 @@ pub fn init(config: &LogConfig, traces: Option<&TraceExportConfig>) {
     // The relay comes after the writer: it emits a new event from inside `on_event`, and
     // per-layer filter state is only reliable for layers that already saw the outer event.
     let relay = RmcpRelay.with_filter(relay_filter(config.level));
-    let otlp = crate::otlp::layer(traces);
-    let result = tracing_subscriber::registry().with(writer).with(relay).with(otlp).try_init();
+    let subscriber = tracing_subscriber::registry().with(writer).with(relay);
+    // Without export no layer is added at all: an absent `Option` layer would still answer
+    // `Interest::always`, turning callsites the writer never wants into per-event checks.
+    let result = match crate::otlp::layer(traces) {
+        Some(otlp) => subscriber.with(otlp).try_init(),
+        None => subscriber.try_init(),
+    };
     // An error only means a subscriber is already installed, which is what we want.
     if result.is_ok() {
         install_panic_hook();
