@@ -435,7 +435,7 @@ async fn migrate(
 
 async fn serve(options: ServeOptions) -> Result<String, String> {
     let config = atoms::serve::config_from_env().map_err(|e| e.to_string())?;
-    atoms::telemetry::init(&config.log);
+    atoms::telemetry::init(&config.log, config.observability.traces.as_ref());
     let server = LocalServer::bind(config, &options).await.map_err(|e| e.to_string())?;
     let _ = std::io::stdout().write_all(server.describe().as_bytes());
     let _ = std::io::stdout().flush();

@@ -112,8 +112,33 @@ pub fn check(lookup: &dyn Fn(&str) -> Option<String>, requested: Option<Target>)
                         None => "not configured (WORKOS_WEBHOOK_SECRET)".to_owned(),
                     },
                 ),
+                ("trace export", trace_export(&config)),
+                (
+                    "alert cron",
+                    match config.observability.cron_secret {
+                        Some(_) => "CRON_SECRET accepted for /api/metrics?evaluate".to_owned(),
+                        None => "no CRON_SECRET (Vercel's cron is refused)".to_owned(),
+                    },
+                ),
             ];
             EnvReport { target: config.target, overridden, problems, summary }
         }
+    }
+}
+
+/// Where spans go (scheme, host and path only: never userinfo, and never the headers' values).
+fn trace_export(config: &Config) -> String {
+    match &config.observability.traces {
+        None => "off (OTEL_EXPORTER_OTLP_ENDPOINT not set)".to_owned(),
+        Some(traces) => format!(
+            "OTLP/HTTP JSON to {}://{}{}{} as {}, {} header(s), timeout {} ms",
+            traces.url.scheme(),
+            traces.url.host_str().unwrap_or_default(),
+            traces.url.port().map(|port| format!(":{port}")).unwrap_or_default(),
+            traces.url.path(),
+            traces.service_name,
+            traces.headers.len(),
+            traces.timeout.as_millis()
+        ),
     }
 }

@@ -21,6 +21,8 @@
 //! - [`kv`]: the key-value store (Upstash REST, Redis, memory) behind one interface.
 //! - [`metrics`]: fleet-wide metrics — per-instance recording, deltas flushed to the KV,
 //!   `/metrics` exposing the sum.
+//! - [`otlp`]: optional trace export (OTLP/HTTP JSON) of the `request` → `tool` → `db`/`kv`
+//!   spans, continuing a caller's `traceparent`.
 //! - [`status`]: `/status`, the HTML status page (health, rates, p95s, sessions, alerts).
 //! - [`state`]: the shared state built once per cold start.
 //! - [`host`]: Vercel, AWS Lambda and local listeners for the same routers.
@@ -51,6 +53,7 @@ pub mod kv;
 pub mod limits;
 pub mod mcp;
 pub mod metrics;
+pub mod otlp;
 pub mod router;
 pub mod secret;
 pub mod serve;

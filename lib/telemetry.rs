@@ -14,11 +14,12 @@ use tracing_subscriber::layer::Context;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::config::{LogConfig, LogFormat};
+use crate::config::{LogConfig, LogFormat, TraceExportConfig};
 
-/// Installs the global subscriber. Safe to call more than once (later calls are no-ops), which
-/// keeps tests that build several servers in one process simple.
-pub fn init(config: &LogConfig) {
+/// Installs the global subscriber, with the trace exporter ([`crate::otlp`]) when `traces` is
+/// configured. Safe to call more than once (later calls are no-ops), which keeps tests that
+/// build several servers in one process simple.
+pub fn init(config: &LogConfig, traces: Option<&TraceExportConfig>) {
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_target(false);
     let filter = filter(config.level);
     let writer = match (config.format, config.timestamps) {
@@ -32,7 +33,13 @@ pub fn init(config: &LogConfig) {
     // The relay comes after the writer: it emits a new event from inside `on_event`, and
     // per-layer filter state is only reliable for layers that already saw the outer event.
     let relay = RmcpRelay.with_filter(relay_filter(config.level));
-    let result = tracing_subscriber::registry().with(writer).with(relay).try_init();
+    let subscriber = tracing_subscriber::registry().with(writer).with(relay);
+    // Without export no layer is added at all: an absent `Option` layer would still answer
+    // `Interest::always`, turning callsites the writer never wants into per-event checks.
+    let result = match crate::otlp::layer(traces) {
+        Some(otlp) => subscriber.with(otlp).try_init(),
+        None => subscriber.try_init(),
+    };
     // An error only means a subscriber is already installed, which is what we want.
     if result.is_ok() {
         install_panic_hook();

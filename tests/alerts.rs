@@ -13,6 +13,8 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
 const SECRET: &str = "whsec_test_0123456789";
+/// What Vercel's cron sends as its bearer token.
+const CRON: &str = "cron-secret-0123456789abcdef";
 
 /// What a receiver got: every attempt, and whether it acknowledged it.
 #[derive(Default)]
@@ -63,6 +65,19 @@ async fn evaluate(base: &str) {
     assert_eq!(get(&format!("{base}/metrics?evaluate")).await, StatusCode::OK);
 }
 
+/// What Vercel's cron does: `GET /api/metrics?evaluate` with `Bearer <CRON_SECRET>`.
+async fn cron_evaluate(base: &str) {
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/metrics?evaluate"))
+        .bearer_auth(CRON)
+        .send()
+        .await
+        .expect("cron request");
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: serde_json::Value = response.json().await.expect("JSON");
+    assert_eq!(body, serde_json::json!({"evaluated": true}), "the cron gets no metrics");
+}
+
 fn verify(headers: &HeaderMap, body: &str) {
     let signature = headers["x-atoms-signature"].to_str().expect("ascii");
     let (t, v1) = signature.split_once(", v1=").expect("t=…, v1=…");
@@ -96,6 +111,7 @@ async fn one_incident_from_two_processes_fires_once_and_resolves_once() {
         ("ALERT_ERROR_RATE", "0.5"),
         ("ALERT_MIN_REQUESTS", "8"),
         ("LOG_LEVEL", "error"),
+        ("CRON_SECRET", CRON),
     ];
     let first = support::atoms_serve(&[], &env);
     let second = support::atoms_serve(&[], &env);
@@ -108,9 +124,9 @@ async fn one_incident_from_two_processes_fires_once_and_resolves_once() {
     }
     evaluate(&a).await; // 5 errors in the fleet's counts: below ALERT_MIN_REQUESTS
     assert!(delivered(&steady_inbox, "error_rate").is_empty(), "one process's errors alone are not enough");
-    evaluate(&b).await; // 10 errors of 10: firing, decided by one of them
+    cron_evaluate(&b).await; // 10 errors of 10: firing, decided by one of them (Vercel's cron)
     evaluate(&a).await; // the other sees it firing too, and stays quiet
-    evaluate(&b).await;
+    cron_evaluate(&b).await;
     let fired = delivered(&steady_inbox, "error_rate");
     assert_eq!(fired.len(), 1, "exactly one firing: {fired:?}");
     assert_eq!(fired[0]["status"], "firing");
@@ -122,7 +138,7 @@ async fn one_incident_from_two_processes_fires_once_and_resolves_once() {
         }
     }
     evaluate(&a).await;
-    evaluate(&b).await;
+    cron_evaluate(&b).await;
     evaluate(&a).await;
 
     for inbox in [&steady_inbox, &flaky_inbox] {

@@ -226,3 +226,52 @@ async fn tool_calls_and_refused_credentials_are_counted() {
     let timing = [("tool", "entity_tool"), ("operation", "read_entity")];
     assert_eq!(value(&samples, "atoms_tool_call_duration_seconds_count", &timing), 1.0);
 }
+
+#[tokio::test]
+async fn list_cache_hits_and_misses_are_counted() {
+    let (_server, base) = serve(&[]);
+    let list = |method: &'static str| {
+        let meta = json!({"io.modelcontextprotocol/protocolVersion": "2026-07-28", "io.modelcontextprotocol/clientCapabilities": {}});
+        reqwest::Client::new()
+            .post(format!("{base}/api/mcp"))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2026-07-28")
+            .header("mcp-method", method)
+            .body(json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"_meta": meta}}).to_string())
+            .send()
+    };
+    for method in ["tools/list", "tools/list", "tools/list", "prompts/list"] {
+        assert_eq!(list(method).await.expect("post").status(), StatusCode::OK);
+    }
+    let (_, _, text) = scrape(&base, None).await;
+    let samples = parse(&text);
+    let count =
+        |result| value(&samples, "atoms_cache_requests_total", &[("cache", "list"), ("result", result)]);
+    assert_eq!(count("miss"), 2.0, "the first tools/list and the first prompts/list: {text}");
+    assert_eq!(count("hit"), 2.0, "the repeated tools/list");
+}
+
+#[tokio::test]
+async fn the_cron_secret_only_runs_the_evaluation() {
+    let redis = support::start_redis();
+    let cron = "cron-secret-0123456789abcdef";
+    let mut env = production(&support::redis_url(&redis));
+    env.push(("CRON_SECRET", cron.to_owned()));
+    let (_server, base) = serve(&env);
+    let get = |path: &str, token: &str| {
+        reqwest::Client::new().get(format!("{base}{path}")).bearer_auth(token).send()
+    };
+    let response = get("/api/metrics?evaluate", cron).await.expect("cron request");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.json::<serde_json::Value>().await.expect("JSON"), json!({"evaluated": true}));
+    for path in ["/metrics", "/api/metrics", "/status", "/api/metrics?evaluate&view=status"] {
+        let response = get(path, cron).await.expect("request");
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{path}: the cron secret reads nothing");
+    }
+    let wrong = get("/api/metrics?evaluate", "cron-secret-0123456789abcdeX").await.expect("request");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let (status, _, text) = scrape(&base, Some(TOKEN)).await;
+    assert_eq!(status, StatusCode::OK, "METRICS_TOKEN still reads the metrics");
+    assert!(!text.contains(cron));
+}

@@ -137,6 +137,7 @@ pub async fn run(
         Command::new(atoms)
             .args(["serve", "--no-database", "--port", &port.to_string()])
             .env_clear()
+            .envs(super::trace_export_env())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

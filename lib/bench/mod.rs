@@ -56,3 +56,10 @@ pub(crate) fn cpu_time(pid: u32) -> Result<Duration, String> {
         + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
     Ok(Duration::from_millis(ticks * 10))
 }
+
+/// The trace-export variables (`OTEL_*`) of this process, handed to the `atoms serve` children
+/// that otherwise start with a clean environment: `OTEL_EXPORTER_OTLP_ENDPOINT=… atoms bench
+/// mcp` measures the server with export on (the variables are read by the child's own config).
+pub(crate) fn trace_export_env() -> Vec<(String, String)> {
+    std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")).collect()
+}

@@ -185,6 +185,7 @@ fn serve(atoms: &Path, database_url: &Secret, cache: bool) -> Result<(ChildServe
         Command::new(atoms)
             .args(["serve", "--port", &port.to_string()])
             .env_clear()
+            .envs(super::trace_export_env())
             .env("DATABASE_URL", database_url.expose())
             .env("CACHE_ENABLED", if cache { "true" } else { "false" })
             .env("LOG_LEVEL", "warn")

@@ -19,7 +19,7 @@ pub use tracing::level_filters::LevelFilter;
 
 pub use auth::{AuthConfig, AuthMode, WorkosConfig, decode_session_key, is_loopback_host};
 pub use completeness::check_complete;
-pub use observability::{AlertConfig, ObservabilityConfig, Webhook};
+pub use observability::{AlertConfig, ObservabilityConfig, TraceExportConfig, Webhook};
 pub use operator::SmokeCredentials;
 use reader::{EnvReader, is_mcp_path, level_of};
 pub use reader::{Problem, ProblemKind};

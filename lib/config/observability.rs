@@ -1,5 +1,6 @@
 //! The observability variables: who may read `/metrics` and `/status`, how often instances
-//! flush their counts to the KV, and where alerts go and when they fire.
+//! flush their counts to the KV, where alerts go and when they fire, and where traces are
+//! exported (`OTEL_*`, the OpenTelemetry SDK's standard names).
 
 use std::time::Duration;
 
@@ -11,10 +12,35 @@ pub struct ObservabilityConfig {
     /// `METRICS_TOKEN`: the bearer token of `GET /metrics` and `GET /status` (16+ characters,
     /// compared in constant time). Unset: both are refused outside local mode on loopback.
     pub metrics_token: Option<Secret>,
+    /// `CRON_SECRET`: what Vercel's cron sends as `Authorization: Bearer …`; accepted (16+
+    /// characters, constant time) for `GET /api/metrics?evaluate` only — it never reads metrics.
+    pub cron_secret: Option<Secret>,
     /// `METRICS_FLUSH_SECONDS`: the least time between two flushes of an instance's counts to
     /// the KV (default 10, at most 300) — also the most an instance that dies can lose.
     pub flush_interval: Duration,
     pub alerts: AlertConfig,
+    /// Trace export over OTLP/HTTP JSON (`crate::otlp`); `None` (the default) = off.
+    pub traces: Option<TraceExportConfig>,
+}
+
+/// Where and how spans are exported. Set only when `OTEL_EXPORTER_OTLP_ENDPOINT` (or
+/// `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is.
+#[derive(Debug, Clone)]
+pub struct TraceExportConfig {
+    /// Where spans are POSTed: `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` as given, else
+    /// `{OTEL_EXPORTER_OTLP_ENDPOINT}/v1/traces` (http or https).
+    pub url: reqwest::Url,
+    /// `OTEL_EXPORTER_OTLP_HEADERS`: `name=value` pairs separated by commas (values
+    /// percent-decoded), sent with every export — API keys: never logged.
+    pub headers: Vec<(String, Secret)>,
+    /// `OTEL_SERVICE_NAME`: the `service.name` resource attribute (default `atoms`).
+    pub service_name: String,
+    /// `OTEL_EXPORTER_OTLP_TIMEOUT` (or `OTEL_EXPORTER_OTLP_TRACES_TIMEOUT`), milliseconds: the
+    /// whole of one export POST (default 2000, at most 10000; a Lambda invocation waits for it).
+    pub timeout: Duration,
+    /// `OTEL_BSP_SCHEDULE_DELAY`, milliseconds: how often `atoms serve` exports (default 5000,
+    /// at most 60000; serverless hosts export after each response instead).
+    pub schedule_delay: Duration,
 }
 
 /// Where an alert is delivered; the URL is a credential (Slack's carries its token).
@@ -60,8 +86,86 @@ pub(super) fn read_observability(env: &mut EnvReader<'_>) -> ObservabilityConfig
     if metrics_token.as_ref().is_some_and(|token| token.expose().len() < 16) {
         env.malformed("METRICS_TOKEN", "a random string of 16+ characters (openssl rand -hex 32)");
     }
+    let cron_secret = env.secret(&["CRON_SECRET"]);
+    if cron_secret.as_ref().is_some_and(|secret| secret.expose().len() < 16) {
+        env.malformed("CRON_SECRET", "a random string of 16+ characters (openssl rand -hex 32)");
+    }
     let flush_interval = Duration::from_secs(env.positive(&["METRICS_FLUSH_SECONDS"], 10, 300));
-    ObservabilityConfig { metrics_token, flush_interval, alerts: read_alerts(env) }
+    let traces = read_traces(env);
+    ObservabilityConfig { metrics_token, cron_secret, flush_interval, alerts: read_alerts(env), traces }
+}
+
+fn read_traces(env: &mut EnvReader<'_>) -> Option<TraceExportConfig> {
+    const EXPECTED: &str = "an http(s) URL, e.g. http://localhost:4318 or https://api.honeycomb.io";
+    let protocols = ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"];
+    if let Some((variable, protocol)) = env.named(&protocols)
+        && protocol != "http/json"
+    {
+        env.malformed(variable, "http/json (the only protocol Atoms exports), or unset");
+    }
+    let url = if env.string(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]).is_some() {
+        env.url(&["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], EXPECTED)?
+    } else {
+        let base = env.url(&["OTEL_EXPORTER_OTLP_ENDPOINT"], EXPECTED)?;
+        let path = format!("{}/v1/traces", base.path().trim_end_matches('/'));
+        let mut url = base;
+        url.set_path(&path);
+        url
+    };
+    let mut headers = Vec::new();
+    let header_names = ["OTEL_EXPORTER_OTLP_TRACES_HEADERS", "OTEL_EXPORTER_OTLP_HEADERS"];
+    if let Some((variable, pairs)) = env.named(&header_names) {
+        for pair in pairs.split(',').filter(|pair| !pair.trim().is_empty()) {
+            let Some(header) = export_header(pair) else {
+                let expected =
+                    "comma-separated name=value pairs (values percent-encoded), e.g. x-honeycomb-team=KEY";
+                env.malformed(variable, expected);
+                break;
+            };
+            headers.push(header);
+        }
+    }
+    let service_name =
+        env.string(&["OTEL_SERVICE_NAME"]).map(|name| name.trim().to_owned()).filter(|name| !name.is_empty());
+    let timeout =
+        env.positive(&["OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT"], 2000, 10_000);
+    Some(TraceExportConfig {
+        url,
+        headers,
+        service_name: service_name.unwrap_or_else(|| "atoms".to_owned()),
+        timeout: Duration::from_millis(timeout),
+        schedule_delay: Duration::from_millis(env.positive(&["OTEL_BSP_SCHEDULE_DELAY"], 5000, 60_000)),
+    })
+}
+
+/// One `name=value` of `OTEL_EXPORTER_OTLP_HEADERS`, the value percent-decoded; `None` unless
+/// both make a valid HTTP header.
+fn export_header(pair: &str) -> Option<(String, Secret)> {
+    let (name, value) = pair.split_once('=')?;
+    let name = name.trim().to_ascii_lowercase();
+    let value = percent_decode(value.trim())?;
+    reqwest::header::HeaderName::from_bytes(name.as_bytes()).ok()?;
+    reqwest::header::HeaderValue::from_str(&value).ok()?;
+    Some((name, Secret::new(value)))
+}
+
+/// `%XX` escapes decoded (the W3C baggage form the OpenTelemetry SDKs read); `None` when an
+/// escape is broken or the result is not UTF-8.
+fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = text.get(index + 1..index + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            out.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 fn read_alerts(env: &mut EnvReader<'_>) -> AlertConfig {

@@ -333,3 +333,66 @@ fn supabase_keys_never_come_over_plain_http() {
     read(&vars("http://127.0.0.1:54321")).expect("a loopback Supabase (supabase start)");
     read(&vars("https://abc.supabase.co")).expect("https");
 }
+
+#[test]
+fn trace_export_is_off_unless_an_endpoint_is_set() {
+    assert!(read(&[]).expect("defaults").observability.traces.is_none());
+    let config = read(&[
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://api.honeycomb.io/"),
+        ("OTEL_EXPORTER_OTLP_HEADERS", "x-honeycomb-team=abc%3D%3D, x-honeycomb-dataset = atoms"),
+        ("OTEL_SERVICE_NAME", "atoms-eu"),
+    ])
+    .expect("valid");
+    let traces = config.observability.traces.expect("on");
+    assert_eq!(traces.url.as_str(), "https://api.honeycomb.io/v1/traces");
+    let headers: Vec<(&str, &str)> = traces.headers.iter().map(|(k, v)| (k.as_str(), v.expose())).collect();
+    assert_eq!(headers, [("x-honeycomb-team", "abc=="), ("x-honeycomb-dataset", "atoms")]);
+    assert_eq!(traces.service_name, "atoms-eu");
+    assert_eq!(traces.timeout, std::time::Duration::from_millis(2000));
+    assert!(!format!("{traces:?}").contains("abc=="), "header values are secrets");
+    let grafana =
+        read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "https://otlp-gateway.grafana.net/otlp")]).expect("valid");
+    assert_eq!(
+        grafana.observability.traces.expect("on").url.as_str(),
+        "https://otlp-gateway.grafana.net/otlp/v1/traces"
+    );
+    let exact =
+        read(&[("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://collector:4318/custom")]).expect("valid");
+    assert_eq!(exact.observability.traces.expect("on").url.as_str(), "http://collector:4318/custom");
+}
+
+#[test]
+fn bad_trace_export_settings_are_named() {
+    for (vars, variable) in [
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "grpc://collector:4317")][..], "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        (&[("OTEL_EXPORTER_OTLP_ENDPOINT", "collector:4318")][..], "OTEL_EXPORTER_OTLP_ENDPOINT"),
+        (
+            &[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"),
+                ("OTEL_EXPORTER_OTLP_HEADERS", "no-equals-sign"),
+            ][..],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_HEADERS", "bad name=x")]
+                [..],
+            "OTEL_EXPORTER_OTLP_HEADERS",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc")][..],
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ),
+        (
+            &[("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318"), ("OTEL_EXPORTER_OTLP_TIMEOUT", "0")][..],
+            "OTEL_EXPORTER_OTLP_TIMEOUT",
+        ),
+        (&[("CRON_SECRET", "short")][..], "CRON_SECRET"),
+    ] {
+        let problems = read(vars).expect_err("refused");
+        assert_eq!(variables(&problems), [variable], "{vars:?}");
+        let message = problems[0].to_string();
+        assert!(!message.contains("x-secret"), "{message}");
+    }
+    let problems = read(&[("OTEL_EXPORTER_OTLP_ENDPOINT", "ftp://c")]).expect_err("refused");
+    assert!(problems[0].to_string().contains("http(s) URL"), "{}", problems[0]);
+}

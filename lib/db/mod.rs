@@ -19,6 +19,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 use serde_json::Value;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 pub use error::DbError;
 pub use identity::Identity;
@@ -67,12 +69,18 @@ impl Db {
             return Err(DbError::InvalidArgument(format!("{function:?} is not an Atoms database function")));
         }
         let started = std::time::Instant::now();
-        let result = match self {
-            Self::Direct(db) => db.rpc(function, args, identity).await,
-            // Boxed: an HTTP client's future is kilobytes, and would otherwise size every
-            // future that awaits an rpc — copied and allocated per request (`atoms bench tools`).
-            Self::Postgrest(db) => Box::pin(db.rpc(function, args, identity)).await,
+        // The function's name only: its arguments and the caller's identity stay out of spans.
+        let span = tracing::info_span!("db", function, outcome = Empty);
+        let call = async {
+            match self {
+                Self::Direct(db) => db.rpc(function, args, identity).await,
+                // Boxed: an HTTP client's future is kilobytes, and would otherwise size every
+                // future that awaits an rpc — allocated and copied per request.
+                Self::Postgrest(db) => Box::pin(db.rpc(function, args, identity)).await,
+            }
         };
+        let result = call.instrument(span.clone()).await;
+        span.record("outcome", result.as_ref().map_or_else(DbError::code, |_| "ok"));
         crate::metrics::record_db_rpc(started.elapsed());
         result
     }

@@ -29,6 +29,7 @@ pub(super) async fn run(router: Router, state: crate::state::AppState) -> Result
             let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
             let response = router.oneshot(request).await.unwrap_or_else(|never| match never {});
             crate::metrics::flush::before_return(&state).await;
+            crate::otlp::flush().await;
             Ok::<_, Infallible>(response)
         }
     });

@@ -36,17 +36,21 @@ pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()>
         .await
 }
 
-/// [`serve`], flushing `state`'s metrics every `METRICS_FLUSH_SECONDS` and once more after
-/// the last request (so a stopped server loses nothing it counted).
+/// [`serve`], flushing `state`'s metrics every `METRICS_FLUSH_SECONDS` (and exported spans,
+/// when on, every `OTEL_BSP_SCHEDULE_DELAY`) and once more after the last request (so a
+/// stopped server loses nothing it counted).
 pub async fn serve_with_metrics(
     listener: TcpListener,
     router: Router,
     state: crate::state::AppState,
 ) -> std::io::Result<()> {
     let timer = crate::metrics::flush::spawn_timer(state.clone());
+    let traces = crate::otlp::spawn_timer();
     let served = serve(listener, router).await;
     timer.abort();
     let _ = crate::metrics::flush::flush(&state).await;
+    traces.inspect(tokio::task::JoinHandle::abort);
+    crate::otlp::flush().await;
     served
 }
 

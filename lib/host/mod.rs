@@ -24,7 +24,7 @@ pub async fn run_function(slice: fn(AppState) -> Router) -> Result<(), HostError
         let lines: Vec<String> = problems.iter().map(ToString::to_string).collect();
         format!("invalid configuration:\n  {}", lines.join("\n  "))
     })?;
-    telemetry::init(&config.log);
+    telemetry::init(&config.log, config.observability.traces.as_ref());
     let state = AppState::new(config)?;
     run(slice(state.clone()), state).await
 }

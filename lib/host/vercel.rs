@@ -25,6 +25,9 @@ pub(super) async fn run(router: Router, state: crate::state::AppState) -> Result
             if let Some(work) = crate::metrics::flush::after_response(&state) {
                 platform.wait_until(work);
             }
+            if let Some(export) = crate::otlp::after_response() {
+                platform.wait_until(export);
+            }
             Ok::<_, vercel_runtime::Error>(response.map(|body| {
                 ResponseBody(SyncBody(sync_wrapper::SyncWrapper::new(body)).map_err(Into::into).boxed())
             }))

@@ -66,7 +66,11 @@ async fn boundary(
     let session = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     // Every event logged while the request is handled carries its id (the JSON lines' `span`).
     let span = tracing::info_span!("request", request_id = %request_id.0);
-    let mut response = tracing::Instrument::instrument(next.run(request), span).await;
+    // With trace export on: continue the caller's `traceparent`, name the route (no-op when off).
+    crate::otlp::start_request(&span, request.headers(), &method, &route);
+    // Handlers that run outside this task (rmcp's) parent their spans on it.
+    request.extensions_mut().insert(RequestSpan(span.clone()));
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == *mcp_path {
             jsonrpc::from_error_response(response, max_body_bytes)
@@ -80,6 +84,8 @@ async fn boundary(
     }
 
     let status = response.status().as_u16();
+    crate::otlp::end_request(&span, status);
+    drop(span);
     let elapsed = started.elapsed();
     crate::metrics::record_http(&route, &method, status, elapsed);
     if route == *mcp_path {
@@ -93,6 +99,11 @@ async fn boundary(
     }
     response
 }
+
+/// The `request` span of the request, for work that runs in another task (rmcp's handlers):
+/// its spans nest under it, so their log lines carry the request id too.
+#[derive(Clone, Debug)]
+pub struct RequestSpan(pub tracing::Span);
 
 /// Feeds the fleet-wide count of live legacy sessions: a session answered with 2xx is live
 /// (a new one comes back in the response header), a successful `DELETE` ended it.

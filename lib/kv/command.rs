@@ -254,6 +254,32 @@ const COMPARE_AND_SET: &str = "local cur = redis.call('GET', KEYS[1]) \
     else redis.call('DEL', KEYS[1]) end return 1";
 
 impl Command {
+    /// The command's name (the Redis command, or the script's purpose): what a `kv` span shows
+    /// of it — never a key or a value.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Ping => "PING",
+            Self::Get { .. } => "GET",
+            Self::Set { .. } => "SET",
+            Self::Del { .. } => "DEL",
+            Self::Expire { .. } => "PEXPIRE",
+            Self::Pttl { .. } => "PTTL",
+            Self::IncrWithExpiry { .. } => "INCR_WITH_EXPIRY",
+            Self::CompareAndSet { .. } => "COMPARE_AND_SET",
+            Self::ZAdd { .. } => "ZADD",
+            Self::ZRem { .. } => "ZREM",
+            Self::ZRangeByScore { .. } => "ZRANGEBYSCORE",
+            Self::ZCard { .. } => "ZCARD",
+            Self::ZRemRangeByScore { .. } => "ZREMRANGEBYSCORE",
+            Self::TouchOwned { .. } => "TOUCH_OWNED",
+            Self::ZAddCapped { .. } => "ZADD_CAPPED",
+            Self::CachePut { .. } => "CACHE_PUT",
+            Self::Gcra { .. } => "GCRA",
+            Self::HIncrBy { .. } => "HINCRBY",
+            Self::HGetAll { .. } => "HGETALL",
+        }
+    }
+
     /// The Redis command line for this command.
     pub(crate) fn to_args(&self) -> Vec<String> {
         let s = |v: &str| v.to_owned();

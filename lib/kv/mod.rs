@@ -15,6 +15,8 @@ pub mod upstash;
 use std::sync::Arc;
 use std::time::Duration;
 
+use tracing::Instrument as _;
+
 pub use command::{Command, MAX_TTL, Reply};
 pub use error::KvError;
 
@@ -81,13 +83,22 @@ impl Kv {
             command.check()?;
         }
         let started = std::time::Instant::now();
-        let replies = match self {
-            Self::Memory(kv) => kv.execute(&commands),
-            // Boxed: a network client's future is kilobytes and would otherwise size (and be
-            // copied with) every future that awaits the KV, on every request.
-            Self::Redis(kv) => Box::pin(kv.execute(&commands)).await,
-            Self::Upstash(kv) => Box::pin(kv.execute(&commands)).await,
-        };
+        // Command names and the pipeline's length only: keys and values (session ids, tokens'
+        // digests, cached results) stay out of spans.
+        let command = if commands.len() == 1 { commands[0].name() } else { "PIPELINE" };
+        let span =
+            tracing::info_span!("kv", backend = self.backend_name(), command, commands = commands.len());
+        let replies = async {
+            match self {
+                Self::Memory(kv) => kv.execute(&commands),
+                // Boxed: a network client's future is kilobytes and would otherwise size (and be
+                // copied with) every future that awaits the KV, on every request.
+                Self::Redis(kv) => Box::pin(kv.execute(&commands)).await,
+                Self::Upstash(kv) => Box::pin(kv.execute(&commands)).await,
+            }
+        }
+        .instrument(span)
+        .await;
         crate::metrics::record_kv(started.elapsed());
         let replies = replies?;
         if replies.len() != commands.len() {

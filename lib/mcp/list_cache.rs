@@ -187,7 +187,11 @@ impl ListCache {
 
     /// The cached answer to `request`, if rmcp has answered its method before.
     pub fn answer(&self, request: &Eligible) -> Option<Response> {
-        let result = self.results[request.slot].get()?;
+        let Some(result) = self.results[request.slot].get() else {
+            crate::metrics::record_cache(crate::metrics::Cache::List, crate::metrics::CacheResult::Miss);
+            return None;
+        };
+        crate::metrics::record_cache(crate::metrics::Cache::List, crate::metrics::CacheResult::Hit);
         let mut body = Vec::with_capacity(result.len() + request.id.len() + 32);
         body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
         body.extend_from_slice(&request.id);

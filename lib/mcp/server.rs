@@ -138,7 +138,8 @@ impl ServerHandler for AtomsServer {
         if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 0.0, format!("{operation}: started")).await;
         }
-        let result = crate::tools::call(&self.tools, &identity, &request.name, arguments).await;
+        let call = crate::tools::call(&self.tools, &identity, &request.name, arguments);
+        let result = tracing::Instrument::instrument(call, request_span(&context)).await;
         if let Some((token, operation)) = &progress {
             notify_progress(&context, token, 1.0, format!("{operation}: done")).await;
         }
@@ -258,6 +259,13 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<Identity, McpError> {
         .and_then(|parts| parts.extensions.get::<Identity>())
         .cloned()
         .ok_or_else(|| McpError::internal_error("the request carries no caller identity", None))
+}
+
+/// The HTTP request's `request` span (rmcp runs handlers in its own tasks), else none.
+fn request_span(context: &RequestContext<RoleServer>) -> tracing::Span {
+    let parts = context.extensions.get::<axum::http::request::Parts>();
+    let span = parts.and_then(|parts| parts.extensions.get::<crate::http::RequestSpan>());
+    span.map_or_else(tracing::Span::none, |span| span.0.clone())
 }
 
 /// Sends `notifications/progress` (of 1), before the result so it arrives on the same stream.

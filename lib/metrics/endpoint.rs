@@ -7,7 +7,9 @@
 //!
 //! A scrape first flushes this instance's own deltas (so one instance's scrape sees its own
 //! latest counts), then reads the totals in one KV round trip. `?evaluate` also runs the alert
-//! evaluation (a backstop for a scheduler: Vercel cron, EventBridge), awaited.
+//! evaluation (a backstop for a scheduler: Vercel cron, EventBridge), awaited. For `?evaluate`
+//! alone, `Authorization: Bearer <CRON_SECRET>` (what Vercel's cron sends) is accepted too: it
+//! flushes and evaluates, and answers `{"evaluated": true}` — never the metrics.
 
 use axum::Extension;
 use axum::extract::{Query, State};
@@ -38,6 +40,11 @@ pub async fn metrics(
     headers: HeaderMap,
     Query(query): Query<MetricsQuery>,
 ) -> Result<Response, ApiError> {
+    if query.evaluate.is_some() && query.view.is_none() && is_cron(&state.config, &headers) {
+        let _ = flush::flush(&state).await;
+        crate::alerts::evaluate_now(&state).await;
+        return Ok(axum::Json(serde_json::json!({"evaluated": true})).into_response());
+    }
     authorize(&state.config, &headers, listener.as_deref())?;
     match query.view.as_deref() {
         None => {}
@@ -63,12 +70,7 @@ pub async fn metrics(
 
 /// The rule of `/metrics` and `/status` (see the module docs).
 pub fn authorize(config: &Config, headers: &HeaderMap, listener: Option<&Listener>) -> Result<(), ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split_once(' '))
-        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .map(|(_, token)| token.trim());
+    let presented = bearer(headers);
     if let (Some(presented), Some(expected)) = (presented, &config.observability.metrics_token) {
         if same_token(presented, expected.expose()) {
             return Ok(());
@@ -83,6 +85,24 @@ pub fn authorize(config: &Config, headers: &HeaderMap, listener: Option<&Listene
         return Ok(());
     }
     Err(ApiError::unauthorized("Send Authorization: Bearer <METRICS_TOKEN>."))
+}
+
+/// Whether the request carries `Bearer <CRON_SECRET>` (when one is configured).
+fn is_cron(config: &Config, headers: &HeaderMap) -> bool {
+    match (bearer(headers), &config.observability.cron_secret) {
+        (Some(presented), Some(secret)) => same_token(presented, secret.expose()),
+        _ => false,
+    }
+}
+
+/// The token of an `Authorization: Bearer <token>` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim())
 }
 
 /// Constant-time equality: both sides are MACed under one key and the tags compared by

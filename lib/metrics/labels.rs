@@ -193,7 +193,26 @@ impl AuthFailure {
     }
 }
 
-/// A read-cache lookup's result.
+/// Which cache a lookup went to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cache {
+    /// The read cache of slow tool reads in the KV (`crate::tools::cache`).
+    Read,
+    /// The stateless list cache in process memory (`crate::mcp`'s `tools/list`, `prompts/list`,
+    /// `resources/templates/list`).
+    List,
+}
+
+impl Cache {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::List => "list",
+        }
+    }
+}
+
+/// A cache lookup's result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CacheResult {
     Hit,

@@ -33,7 +33,7 @@ pub mod snapshot;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-pub use labels::{AuthFailure, CacheResult};
+pub use labels::{AuthFailure, Cache, CacheResult};
 use recorder::{Deltas, Recorder};
 use series::{Key, Metric};
 
@@ -81,9 +81,9 @@ pub fn record_rate_limited() {
     RECORDER.count(Key::new(Metric::RateLimited, []), 1);
 }
 
-/// A read-cache lookup.
-pub fn record_cache(result: CacheResult) {
-    RECORDER.count(Key::new(Metric::CacheRequests, [result.as_str()]), 1);
+/// A lookup in one of the caches.
+pub fn record_cache(cache: Cache, result: CacheResult) {
+    RECORDER.count(Key::new(Metric::CacheRequests, [cache.as_str(), result.as_str()]), 1);
 }
 
 /// A function instance started (`health`, `mcp`, `metrics`, `auth`, `serve`).

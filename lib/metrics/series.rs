@@ -89,7 +89,7 @@ impl Metric {
             Self::KvDuration => "KV round trip duration (one pipeline of commands).",
             Self::AuthFailures => "Refused credentials on the MCP route, by reason.",
             Self::RateLimited => "Requests refused by the rate limiter.",
-            Self::CacheRequests => "Read-cache lookups, by result.",
+            Self::CacheRequests => "Cache lookups, by cache (read, list) and result.",
             Self::ColdStarts => "Function instances started, by function.",
         }
     }
@@ -103,7 +103,7 @@ impl Metric {
             Self::ToolDuration => &["tool", "operation"],
             Self::DbRpcDuration | Self::KvDuration | Self::RateLimited => &[],
             Self::AuthFailures => &["reason"],
-            Self::CacheRequests => &["result"],
+            Self::CacheRequests => &["cache", "result"],
             Self::ColdStarts => &["function"],
         }
     }

@@ -17,7 +17,7 @@
 //!   cached; the total size is accounted by the store script (`kv::Command::CachePut`), which
 //!   evicts the entries closest to expiry beyond `CACHE_MAX_SIZE_MB`.
 //! - `CACHE_ENABLED=false` turns it off. Hits and misses are counted in
-//!   `atoms_cache_requests_total{result}` (`crate::metrics`).
+//!   `atoms_cache_requests_total{cache="read",result}` (`crate::metrics`).
 
 use std::time::Duration;
 
@@ -94,10 +94,10 @@ impl ReadCache {
             && let Some(json) = entry.strip_prefix(&stamp)
             && let Ok(value) = serde_json::from_str(json)
         {
-            crate::metrics::record_cache(crate::metrics::CacheResult::Hit);
+            crate::metrics::record_cache(crate::metrics::Cache::Read, crate::metrics::CacheResult::Hit);
             return Some(Ok(value));
         }
-        crate::metrics::record_cache(crate::metrics::CacheResult::Miss);
+        crate::metrics::record_cache(crate::metrics::Cache::Read, crate::metrics::CacheResult::Miss);
         Some(Err(Miss { key, stamp }))
     }
 

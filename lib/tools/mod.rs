@@ -16,6 +16,8 @@ use std::sync::{Arc, LazyLock};
 
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use crate::db::{Db, DbError, Identity};
 use catalog::{Operation, TOOLS, ToolSpec};
@@ -47,10 +49,14 @@ pub async fn call(
 ) -> CallToolResult {
     let started = std::time::Instant::now();
     let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
-    let (result, outcome) = match run(backend, identity, name, arguments).await {
+    // Tool and operation from the catalog (else `other`), never an argument value.
+    let (tool_label, operation_label) = crate::metrics::labels::tool(name, &operation);
+    let span = tracing::info_span!("tool", tool = tool_label, operation = operation_label, outcome = Empty);
+    let (result, outcome) = match run(backend, identity, name, arguments).instrument(span.clone()).await {
         Ok(result) => (result, "ok"),
         Err(error) => (failure(&error), error.code),
     };
+    span.record("outcome", crate::metrics::labels::outcome(outcome));
     crate::metrics::record_tool_call(name, &operation, outcome, started.elapsed());
     result
 }

@@ -21,10 +21,26 @@ impl AtomsServer {
 
     /// On the database at `database_url`.
     pub fn on(database_url: &str) -> Self {
+        Self::with_env(database_url, &[("LOG_LEVEL", "warn")])
+    }
+
+    /// On the database at `database_url`, with more environment variables.
+    pub fn with_env(database_url: &str, env: &[(&str, &str)]) -> Self {
         let data_dir = TempDir::new("atoms-data");
         let data = data_dir.0.to_str().expect("a UTF-8 temp path");
-        let env = [("DATABASE_URL", database_url), ("ATOMS_DATA_DIR", data), ("LOG_LEVEL", "warn")];
-        Self { server: super::atoms_serve(&[], &env), data_dir }
+        let mut all = vec![("DATABASE_URL", database_url), ("ATOMS_DATA_DIR", data)];
+        all.extend_from_slice(env);
+        Self { server: super::atoms_serve(&[], &all), data_dir }
+    }
+
+    /// The server's base URL.
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.server.port)
+    }
+
+    /// Stops the server gracefully (SIGTERM) and waits for it to exit.
+    pub fn stop(&mut self) {
+        self.server.stop();
     }
 
     /// The MCP endpoint's URL.

@@ -12,6 +12,7 @@ pub mod deployment_double;
 pub mod lambda_runtime;
 pub mod mcp;
 pub mod metrics;
+pub mod otlp;
 pub mod postgres;
 pub mod postgrest;
 pub mod sdk;
