@@ -239,9 +239,12 @@ enum BenchTarget {
 
 fn main() -> ExitCode {
     match Cli::parse().command {
-        Command::Serve { port, host, no_database, conformance } => {
-            run_on_one_thread(serve(ServeOptions { host, port, embedded_database: !no_database, conformance }))
-        }
+        Command::Serve { port, host, no_database, conformance } => run_on_one_thread(serve(ServeOptions {
+            host,
+            port,
+            embedded_database: !no_database,
+            conformance,
+        })),
         Command::DevToken { sub, email, name, ttl } => {
             run(async move { atoms::auth::dev_token::command(&sub, email.as_deref(), name.as_deref(), &ttl) })
         }

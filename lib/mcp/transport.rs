@@ -129,7 +129,9 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         _ => None,
     };
     let tool_call = match (&bytes, kind) {
-        (Ok(bytes), Kind::ToolCall) => Some(fast.as_ref().map_or_else(|| ToolCallPeek::of(bytes), ToolCallPeek::from)),
+        (Ok(bytes), Kind::ToolCall) => {
+            Some(fast.as_ref().map_or_else(|| ToolCallPeek::of(bytes), ToolCallPeek::from))
+        }
         _ => None,
     };
     let class = tool_call.as_ref().and_then(|call| call.operation.as_deref()).and_then(Class::of_operation);
