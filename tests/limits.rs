@@ -18,6 +18,11 @@ struct Answer {
 }
 
 async fn post(base: &str, headers: &[(&str, &str)], body: Value) -> Answer {
+    post_raw(base, headers, body.to_string()).await
+}
+
+/// [`post`] with the body as written (e.g. a key given twice, which `Value` cannot hold).
+async fn post_raw(base: &str, headers: &[(&str, &str)], body: String) -> Answer {
     let mut request = reqwest::Client::new()
         .post(format!("{base}/api/mcp"))
         .header("content-type", "application/json")
@@ -25,7 +30,7 @@ async fn post(base: &str, headers: &[(&str, &str)], body: Value) -> Answer {
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    let response = request.body(body.to_string()).send().await.expect("request");
+    let response = request.body(body).send().await.expect("request");
     let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
@@ -136,6 +141,31 @@ async fn tool_calls_over_a_limit_get_a_tool_result_and_classes_have_their_own() 
     // Reads are not writes: the general bucket still has room.
     let read = tool_call(&base, json!({"operation": "read_entity", "entity_id": ws})).await;
     assert_ne!(read.body["result"]["structuredContent"]["error"]["code"], "rate_limited", "{}", read.body);
+    // Attack: `operation` twice. The tool layer (and rmcp) run the last one, so the last one is
+    // the class: a write named after a read is still limited as a write — on the fast path and
+    // through rmcp (a progress token sends the call there).
+    for progress in [false, true] {
+        let mut meta = support::mcp::meta();
+        if progress {
+            meta["progressToken"] = json!("p1");
+        }
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{{"name":"entity_tool","arguments":{{"operation":"read_entity","operation":"create_entity","workspace_id":"{ws}","type":"doc","name":"y"}},"_meta":{meta}}}}}"#
+        );
+        let headers = [
+            ("mcp-protocol-version", support::mcp::CURRENT),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "entity_tool"),
+        ];
+        let answer = post_raw(&base, &headers, body).await;
+        assert_eq!(answer.status, StatusCode::OK, "{}", answer.body);
+        assert_eq!(answer.body["id"], 8, "{}", answer.body);
+        assert_eq!(
+            answer.body["result"]["structuredContent"]["error"]["code"], "rate_limited",
+            "{meta}: {}",
+            answer.body
+        );
+    }
 }
 
 #[tokio::test]

@@ -246,16 +246,20 @@ impl ToolCallPeek {
         }
         #[derive(serde::Deserialize)]
         struct Params {
-            arguments: Option<Arguments>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Arguments {
-            operation: Option<String>,
+            // A map, as rmcp and the tool layer read it: with `operation` given twice the last
+            // one runs, so the last one must pick the limiter's class (a struct would refuse the
+            // duplicate, and the call would be limited in no class at all).
+            arguments: Option<serde_json::Map<String, serde_json::Value>>,
         }
         match serde_json::from_slice::<Message>(bytes) {
             Ok(message) => Self {
                 id: message.id,
-                operation: message.params.and_then(|p| p.arguments).and_then(|a| a.operation),
+                operation: message.params.and_then(|p| p.arguments).and_then(|mut a| {
+                    match a.remove("operation") {
+                        Some(serde_json::Value::String(operation)) => Some(operation),
+                        _ => None,
+                    }
+                }),
             },
             Err(_) => Self { id: serde_json::Value::Null, operation: None },
         }
