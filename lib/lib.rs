@@ -29,7 +29,8 @@
 //! - [`serve`], [`check_env`] and [`bench`]: the `atoms` operator commands.
 //! - [`env_file`]: dotenv files as `vercel env pull` writes them (for `--env-file`).
 //! - [`smoke`]: `atoms smoke`, the deployment playbook's smoke tests against any base URL.
-//! - [`telemetry`]: JSON-lines logging; [`clock`]: wall-clock time in one place.
+//! - [`telemetry`]: JSON-lines logging; [`clock`]: wall-clock time in one place; [`hex`]: the
+//!   one hex encoder.
 //! - [`secret`]: a string type that never prints.
 
 /// Every binary linking this crate (the functions, `atoms`, the tests) allocates with mimalloc:
@@ -47,6 +48,7 @@ pub mod config;
 pub mod db;
 pub mod env_file;
 pub mod health;
+pub mod hex;
 pub mod host;
 pub mod http;
 pub mod kv;

@@ -146,7 +146,7 @@ fn notification(
 fn incident_id(rule: Rule, now: u64) -> String {
     let mut random = [0u8; 4];
     let _ = getrandom::fill(&mut random);
-    let suffix: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    let suffix: String = crate::hex::encode(&random);
     format!("{}-{now}-{suffix}", rule.name())
 }
 

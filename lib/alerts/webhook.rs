@@ -134,7 +134,7 @@ pub fn signature(secret: &Secret, t: u64, body: &str) -> String {
         Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(format!("{t}.").as_bytes());
     mac.update(body.as_bytes());
-    let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = crate::hex::encode(&mac.finalize().into_bytes());
     format!("t={t}, v1={hex}")
 }
 

@@ -53,7 +53,7 @@ impl Migration {
     }
 
     pub fn checksum(&self) -> String {
-        Sha256::digest(self.sql.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        crate::hex::encode(&Sha256::digest(self.sql.as_bytes()))
     }
 }
 

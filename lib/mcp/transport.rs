@@ -143,15 +143,11 @@ pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next
         }
         Err(refusal) => return refusal.response(state, &parts.headers),
     };
-    if let Some(call) = fast {
-        let mut response = super::fast_call::answer(call, &guard.tools, &identity).await;
-        if let Some(decision) = decision {
-            decision.apply(&state.config.rate_limit, response.headers_mut());
-        }
-        return response;
-    }
-    // Boxed: rmcp's path is the larger future; inline, it would size the fast path's too.
-    let mut response = Box::pin(serve(&guard, parts, bytes, kind, session, &identity, next)).await;
+    let mut response = match fast {
+        Some(call) => super::fast_call::answer(call, &guard.tools, &identity).await,
+        // Boxed: rmcp's path is the larger future; inline, it would size the fast path's too.
+        None => Box::pin(serve(&guard, parts, bytes, kind, session, &identity, next)).await,
+    };
     if let Some(decision) = decision {
         decision.apply(&state.config.rate_limit, response.headers_mut());
     }

@@ -147,9 +147,7 @@ fn commands(deltas: &Deltas, now_unix: u64, build: &str) -> Vec<Command> {
     commands
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+use crate::hex::encode as hex;
 
 pub(crate) use crate::clock::now_ms;
 

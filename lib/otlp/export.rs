@@ -169,23 +169,8 @@ impl Exporter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::otlp::layer::Value;
 
-    fn span(
-        name: &'static str,
-        parent: Option<[u8; 8]>,
-        attributes: Vec<(&'static str, Value)>,
-    ) -> FinishedSpan {
-        FinishedSpan {
-            name,
-            trace_id: [0xab; 16],
-            span_id: [0x01; 8],
-            parent,
-            start_unix_nanos: 1_700_000_000_000_000_000,
-            end_unix_nanos: 1_700_000_000_002_000_000,
-            attributes,
-        }
-    }
+    use crate::otlp::layer::test_span as span;
 
     #[test]
     fn a_full_batch_drops_and_counts() {

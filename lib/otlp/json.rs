@@ -182,21 +182,7 @@ fn status(span: &FinishedSpan) -> Status {
 mod tests {
     use super::*;
 
-    fn span(
-        name: &'static str,
-        parent: Option<[u8; 8]>,
-        attributes: Vec<(&'static str, Value)>,
-    ) -> FinishedSpan {
-        FinishedSpan {
-            name,
-            trace_id: [0xab; 16],
-            span_id: [0x01; 8],
-            parent,
-            start_unix_nanos: 1_700_000_000_000_000_000,
-            end_unix_nanos: 1_700_000_000_002_000_000,
-            attributes,
-        }
-    }
+    use crate::otlp::layer::test_span as span;
 
     #[test]
     fn spans_are_encoded_in_the_otlp_json_mapping() {

@@ -40,6 +40,24 @@ pub(crate) struct FinishedSpan {
     pub(crate) attributes: Vec<(&'static str, Value)>,
 }
 
+/// A finished span with fixed ids and times, for the encoder's and the batch's unit tests.
+#[cfg(test)]
+pub(crate) fn test_span(
+    name: &'static str,
+    parent: Option<SpanId>,
+    attributes: Vec<(&'static str, Value)>,
+) -> FinishedSpan {
+    FinishedSpan {
+        name,
+        trace_id: [0xab; 16],
+        span_id: [0x01; 8],
+        parent,
+        start_unix_nanos: 1_700_000_000_000_000_000,
+        end_unix_nanos: 1_700_000_000_002_000_000,
+        attributes,
+    }
+}
+
 /// What the layer keeps in the registry's extensions of an open span.
 struct Open {
     trace_id: TraceId,

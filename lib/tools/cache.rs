@@ -163,7 +163,7 @@ fn entry_key(identity: &Identity, operation: &str, arguments: &Map<String, Value
         input.extend_from_slice(part);
     }
     let digest = ring::digest::digest(&ring::digest::SHA256, &input);
-    let hex: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+    let hex: String = crate::hex::encode(digest.as_ref());
     format!("cache:e:{hex}")
 }
 

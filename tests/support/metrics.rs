@@ -3,9 +3,6 @@
 //! `tests/support/python/requirements.txt`) in `python/parse_metrics.py`, and tests look up
 //! samples in what it understood.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
-
 use serde_json::Value;
 
 /// One sample as the parser saw it.
@@ -20,17 +17,7 @@ pub struct Sample {
 
 /// Parses an exposition; panics with the parser's complaint if it is not valid OpenMetrics.
 pub fn parse(text: &str) -> Vec<Sample> {
-    let script =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/python/parse_metrics.py");
-    let mut child = Command::new(super::sdk::python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the Prometheus parser");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write exposition");
-    let output = child.wait_with_output().expect("parser output");
+    let output = super::sdk::run_script("parse_metrics.py", text.as_bytes());
     assert!(
         output.status.success(),
         "prometheus_client refused the exposition: {}\n{text}",

@@ -3,8 +3,6 @@
 //! or, to play a receiver that is down or stuck, never answers. [`validate`] parses what arrived
 //! with the official OTLP protobuf definitions (`opentelemetry-proto`).
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -105,18 +103,8 @@ pub fn attribute(span: &Value, key: &str) -> Option<String> {
 /// Parses every body with `google.protobuf.json_format` into an `ExportTraceServiceRequest`
 /// (the official OTLP definitions); panics with the parser's complaint. Returns the span count.
 pub fn validate(exports: &[Export]) -> u64 {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/python/check_otlp.py");
-    let mut child = Command::new(super::sdk::python())
-        .arg(script)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the OTLP checker");
     let bodies: Vec<&str> = exports.iter().map(|export| export.raw.as_str()).collect();
-    let input = serde_json::to_vec(&bodies).expect("bodies");
-    child.stdin.take().expect("stdin").write_all(&input).expect("write bodies");
-    let output = child.wait_with_output().expect("checker output");
+    let output = super::sdk::run_script("check_otlp.py", &serde_json::to_vec(&bodies).expect("bodies"));
     assert!(
         output.status.success(),
         "opentelemetry-proto refused an export: {}",

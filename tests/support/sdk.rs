@@ -27,6 +27,22 @@ pub fn python() -> PathBuf {
     python
 }
 
+/// Runs `tests/support/python/<script>` on the venv's interpreter with `input` on stdin and
+/// returns its output (the caller judges the status).
+pub fn run_script(script: &str, input: &[u8]) -> std::process::Output {
+    use std::io::Write as _;
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/python").join(script);
+    let mut child = Command::new(python())
+        .arg(path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {script}: {e}"));
+    child.stdin.take().expect("stdin").write_all(input).expect("write the script's input");
+    child.wait_with_output().expect("the script's output")
+}
+
 /// How the SDK connects.
 #[derive(Debug, Clone, Copy)]
 pub enum Era {

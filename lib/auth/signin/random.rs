@@ -27,7 +27,7 @@ pub fn s256(verifier: &str) -> String {
 /// The hex SHA-256 of an id: what the KV keys carry, so reading the KV yields no usable
 /// session id or `state`.
 pub fn digest(id: &str) -> String {
-    Sha256::digest(id.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(&Sha256::digest(id.as_bytes()))
 }
 
 /// True when `candidate` is shaped like a [`token`] (43 base64url characters); anything else

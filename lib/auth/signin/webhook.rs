@@ -115,7 +115,7 @@ mod tests {
         let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("key");
         mac.update(format!("{t}.").as_bytes());
         mac.update(body);
-        let hex: String = mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = crate::hex::encode(&mac.finalize().into_bytes());
         format!("t={t}, v1={hex}")
     }
 
