@@ -16,6 +16,7 @@ mod resources;
 mod server;
 pub mod session_admin;
 pub mod session_store;
+mod shared;
 pub mod transport;
 
 use std::sync::Arc;
@@ -67,8 +68,10 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         .with_json_response(true)
         .with_max_request_body_bytes(config.http.max_body_bytes);
     transport.session_store = Some(store.clone());
-    let service = StreamableHttpService::new(move || Ok(handler()), sessions.clone(), transport);
-    let guard = transport::GuardState {
+    let service =
+        shared::Shared::new(StreamableHttpService::new(move || Ok(handler()), sessions.clone(), transport));
+    // Behind an `Arc`, like rmcp's service: axum clones the route's middleware on every request.
+    let guard = Arc::new(transport::GuardState {
         app: state.clone(),
         lists: Arc::new(list_cache::ListCache::new(config.cache.enabled)),
         allowed_hosts: allowed_hosts(config).into(),
@@ -79,7 +82,7 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         verifier: crate::auth::verify::Verifier::from_config(config, &state.http).map(Arc::new),
         metadata: Arc::new(crate::auth::discovery::MetadataCache::default()),
         tools: tools_backend(state),
-    };
+    });
     let metadata = guard.metadata.clone();
     let mcp = Router::new()
         .route_service(&config.http.mcp_path, service)

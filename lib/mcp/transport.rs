@@ -51,7 +51,7 @@ use crate::state::AppState;
 pub const LOCAL_SUBJECT: &str = "local-user";
 
 /// What the guard needs: the process state, and the list cache of this route's handler type.
-#[derive(Clone)]
+/// Shared behind an `Arc` (axum clones a route's middleware state on every request).
 pub struct GuardState {
     pub app: AppState,
     pub lists: Arc<ListCache>,
@@ -73,7 +73,7 @@ pub struct GuardState {
     pub tools: crate::tools::Backend,
 }
 
-pub async fn guard(State(guard): State<GuardState>, request: Request, next: Next) -> Response {
+pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next: Next) -> Response {
     let state = &guard.app;
     let (mut parts, body) = request.into_parts();
     if parts.method == Method::GET

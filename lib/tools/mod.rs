@@ -139,11 +139,14 @@ async fn workspace_of(
 fn envelope(operation: &str, mut data: Value) -> Value {
     let next_cursor =
         data.as_object_mut().and_then(|page| page.remove("next_cursor")).filter(|c| !c.is_null());
-    let mut result = json!({"operation": operation, "data": data});
+    // Built by hand: `json!` would serialize `data` into a copy instead of moving it.
+    let mut result = Map::new();
+    result.insert("operation".to_owned(), Value::String(operation.to_owned()));
+    result.insert("data".to_owned(), data);
     if let Some(cursor) = next_cursor {
-        result["next_cursor"] = cursor;
+        result.insert("next_cursor".to_owned(), cursor);
     }
-    result
+    Value::Object(result)
 }
 
 fn select_operation<'a>(tool: &'a ToolSpec, arguments: &mut JsonObject) -> Result<&'a Operation, ToolError> {
