@@ -5,7 +5,8 @@
 //! begin;
 //! set local role authenticated;
 //! set local statement_timeout = <ms>;
-//! select set_config('request.jwt.claims', <claims>, true), set_config('request.headers', <headers>, true);
+//! set local request.jwt.claims = <claims>;
+//! set local request.headers = <headers>;
 //! select public.<function>(<args>::jsonb)::text;
 //! commit;
 //! ```
@@ -45,7 +46,7 @@ impl DirectDb {
     pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
         let sql = format!(
             "begin;\nset local role authenticated;\nset local statement_timeout = {};\n\
-             select set_config('request.jwt.claims', {}, true), set_config('request.headers', {}, true);\n\
+             set local request.jwt.claims = {};\nset local request.headers = {};\n\
              select public.{function}({}::jsonb)::text;\ncommit;",
             self.statement_timeout.as_millis(),
             dollar_quote(&json_text(&identity.claims())),
@@ -102,8 +103,7 @@ fn json_text(value: &Value) -> String {
 /// How long a rollback after a failed call may take before the connection is closed instead.
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// The first column of the last row: the function's own result, `null` when it returned NULL
-/// (never an earlier row such as `set_config`'s).
+/// The first column of the last row: the function's own result, `null` when it returned NULL.
 fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
     messages.iter().rev().find_map(|message| match message {
         SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("null").to_owned()),

@@ -38,25 +38,58 @@ struct Message<'a> {
     jsonrpc: &'a str,
     id: Value,
     method: &'a str,
-    params: Params,
+    #[serde(borrow)]
+    params: Params<'a>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Params {
+struct Params<'a> {
     name: String,
     #[serde(default)]
     arguments: Option<JsonObject>,
-    #[serde(rename = "_meta")]
-    meta: serde_json::Map<String, Value>,
+    #[serde(rename = "_meta", borrow)]
+    meta: Meta<'a>,
 }
 
-/// The `_meta` keys a plain call may carry.
-const META: [&str; 3] = [
-    "io.modelcontextprotocol/protocolVersion",
-    "io.modelcontextprotocol/clientCapabilities",
-    "io.modelcontextprotocol/clientInfo",
-];
+/// The `_meta` of a plain call: the protocol version, the client's capabilities and, optionally,
+/// its description — nothing else (an unknown key, a duplicate, or a version written with
+/// escapes sends the call to rmcp).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Meta<'a> {
+    #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
+    version: &'a str,
+    #[serde(rename = "io.modelcontextprotocol/clientCapabilities")]
+    _capabilities: AnyObject,
+    #[serde(rename = "io.modelcontextprotocol/clientInfo", default, deserialize_with = "present")]
+    _info: Option<AnyObject>,
+}
+
+/// A JSON object, whatever it holds (anything else, `null` included, is refused).
+struct AnyObject;
+
+impl<'de> Deserialize<'de> for AnyObject {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = AnyObject;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(AnyObject)
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
+/// A key that is present must hold an object (`null` is not "absent").
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<AnyObject>, D::Error> {
+    AnyObject::deserialize(deserializer).map(Some)
+}
 
 /// `Some` when `headers` + `body` are a plain stateless `tools/call` this module may answer.
 pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<FastCall> {
@@ -72,10 +105,7 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
         || !valid_id
         || single(headers, "mcp-method")? != "tools/call"
         || single(headers, "mcp-name")? != params.name
-        || !params.meta.keys().all(|key| META.contains(&key.as_str()))
-        || params.meta.get(META[0]).and_then(Value::as_str) != Some(VERSION)
-        || !params.meta.get(META[1]).is_some_and(Value::is_object)
-        || params.meta.get(META[2]).is_some_and(|info| !info.is_object())
+        || params.meta.version != VERSION
         || !crate::tools::exists(&params.name)
         || arguments.get("operation").and_then(Value::as_str) == Some("delete_workspace")
     {
@@ -86,17 +116,82 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
 
 /// Runs the call as `identity` and writes the JSON-RPC response.
 pub(super) async fn answer(call: FastCall, tools: &crate::tools::Backend, identity: &Identity) -> Response {
-    let result = crate::tools::call(tools, identity, &call.name, call.arguments).await;
-    let (Ok(result), Ok(id)) = (serde_json::to_vec(&result), serde_json::to_vec(&call.id)) else {
-        return crate::http::jsonrpc::unavailable("the tool result could not be written");
-    };
-    let mut body = Vec::with_capacity(result.len() + id.len() + 32);
+    let answer = crate::tools::answer(tools, identity, &call.name, call.arguments).await;
+    let mut body = Vec::with_capacity(1024);
     body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    body.extend_from_slice(&id);
-    body.extend_from_slice(b",\"result\":");
-    body.extend_from_slice(&result);
+    let written = serde_json::to_writer(&mut body, &call.id).and_then(|()| {
+        body.extend_from_slice(b",\"result\":");
+        answer.write_json(&mut body)
+    });
+    if written.is_err() {
+        return crate::http::jsonrpc::unavailable("the tool result could not be written");
+    }
     body.push(b'}');
     let mut response = body.into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    use super::{VERSION, eligible};
+
+    fn headers() -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("host", "localhost"),
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "entity_tool"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    fn with_meta(meta: serde_json::Value) -> bool {
+        let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+            "params": {"name": "entity_tool", "arguments": {"operation": "read_entity"}, "_meta": meta}});
+        eligible(&headers(), body.to_string().as_bytes(), &["localhost".to_owned()]).is_some()
+    }
+
+    #[test]
+    fn only_the_plain_meta_takes_the_fast_path() {
+        let version = "io.modelcontextprotocol/protocolVersion";
+        let capabilities = "io.modelcontextprotocol/clientCapabilities";
+        let info = "io.modelcontextprotocol/clientInfo";
+        assert!(with_meta(json!({version: VERSION, capabilities: {"elicitation": {}}})));
+        assert!(with_meta(json!({version: VERSION, capabilities: {}, info: {"name": "x", "version": "1"}})));
+        // Everything else is rmcp's to judge.
+        assert!(!with_meta(json!({version: "2025-11-25", capabilities: {}})));
+        assert!(!with_meta(json!({version: VERSION})));
+        assert!(!with_meta(json!({capabilities: {}})));
+        assert!(!with_meta(json!({version: VERSION, capabilities: null})));
+        assert!(!with_meta(json!({version: VERSION, capabilities: []})));
+        assert!(!with_meta(json!({version: VERSION, capabilities: {}, info: null})));
+        assert!(!with_meta(json!({version: VERSION, capabilities: {}, info: "x"})));
+        assert!(!with_meta(json!({version: VERSION, capabilities: {}, "progressToken": 1})));
+        assert!(!with_meta(json!(null)));
+    }
+
+    #[test]
+    fn a_duplicated_or_escaped_version_goes_to_rmcp() {
+        let plain = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"entity_tool","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"{VERSION}","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#
+        );
+        let hosts = ["localhost".to_owned()];
+        assert!(eligible(&headers(), plain.as_bytes(), &hosts).is_some());
+        let duplicated = plain.replace(
+            "\"io.modelcontextprotocol/clientCapabilities\"",
+            "\"io.modelcontextprotocol/clientCapabilities\":{},\"io.modelcontextprotocol/clientCapabilities\"",
+        );
+        assert!(eligible(&headers(), duplicated.as_bytes(), &hosts).is_none());
+        let escaped = plain.replace(VERSION, &VERSION.replace('-', "\\u002d"));
+        assert!(eligible(&headers(), escaped.as_bytes(), &hosts).is_none());
+    }
 }

@@ -92,9 +92,11 @@ fn host_allowed(host: &str, allowed_hosts: &[String]) -> bool {
     let Ok(authority) = axum::http::uri::Authority::try_from(host) else {
         return false;
     };
-    let normalize = |h: &str| h.trim_matches('[').trim_matches(']').to_ascii_lowercase();
-    let host = normalize(authority.host());
-    allowed_hosts.iter().any(|allowed| normalize(allowed) == host)
+    fn bare(host: &str) -> &str {
+        host.trim_matches('[').trim_matches(']')
+    }
+    let host = bare(authority.host());
+    allowed_hosts.iter().any(|allowed| bare(allowed).eq_ignore_ascii_case(host))
 }
 
 /// rmcp's `Accept` rule: both `application/json` and `text/event-stream` among the media

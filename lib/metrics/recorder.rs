@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::series::{Hist, Key};
+use super::series::{Hist, Key, KeyMap};
 
 /// Independent maps; more than the worker threads of a small instance.
 const SHARDS: usize = 16;
@@ -24,8 +24,8 @@ const MAX_SESSIONS: usize = 10_000;
 /// What one instance counted since its last flush.
 #[derive(Default, Debug)]
 pub(crate) struct Deltas {
-    pub(crate) counters: HashMap<Key, u64>,
-    pub(crate) histograms: HashMap<Key, Hist>,
+    pub(crate) counters: KeyMap<u64>,
+    pub(crate) histograms: KeyMap<Hist>,
     /// Session fingerprints seen (`true`) or ended (`false`) in this interval, each with the
     /// sequence number of its latest record (shards merge in any order; the latest wins).
     pub(crate) sessions: HashMap<[u8; 16], (u64, bool)>,

@@ -8,13 +8,16 @@
 //! JSON-RPC error. [`export`] renders export pages; [`cache`] answers slow reads from the shared
 //! KV and is invalidated by every write.
 
+mod answer;
 pub mod cache;
 pub mod catalog;
 mod export;
 
+pub use answer::Answer;
+
 use std::sync::{Arc, LazyLock};
 
-use rmcp::model::{CallToolResult, ContentBlock, JsonObject, Tool, ToolAnnotations};
+use rmcp::model::{CallToolResult, JsonObject, Tool, ToolAnnotations};
 use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -40,25 +43,31 @@ pub struct Backend {
     pub cache: Option<cache::ReadCache>,
 }
 
-/// Runs `operation` of tool `name` (which must [`exist`](exists)) as `identity`.
+/// Runs `operation` of tool `name` (which must [`exist`](exists)) as `identity`: rmcp's result.
 pub async fn call(
     backend: &Backend,
     identity: &Identity,
     name: &str,
     arguments: JsonObject,
 ) -> CallToolResult {
+    answer(backend, identity, name, arguments).await.into_result()
+}
+
+/// Runs `operation` of tool `name` (which must [`exist`](exists)) as `identity`, recording its
+/// span and metrics: the answer, still to be written.
+pub async fn answer(backend: &Backend, identity: &Identity, name: &str, arguments: JsonObject) -> Answer {
     let started = std::time::Instant::now();
     let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
     // Tool and operation from the catalog (else `other`), never an argument value.
     let (tool_label, operation_label) = crate::metrics::labels::tool(name, &operation);
     let span = tracing::info_span!("tool", tool = tool_label, operation = operation_label, outcome = Empty);
-    let (result, outcome) = match run(backend, identity, name, arguments).instrument(span.clone()).await {
-        Ok(result) => (result, "ok"),
+    let (answer, outcome) = match run(backend, identity, name, arguments).instrument(span.clone()).await {
+        Ok(answer) => (answer, "ok"),
         Err(error) => (failure(&error), error.code),
     };
     span.record("outcome", crate::metrics::labels::outcome(outcome));
     crate::metrics::record_tool_call(name, &operation, outcome, started.elapsed());
-    result
+    answer
 }
 
 async fn run(
@@ -66,7 +75,7 @@ async fn run(
     identity: &Identity,
     name: &str,
     mut arguments: JsonObject,
-) -> Result<CallToolResult, ToolError> {
+) -> Result<Answer, ToolError> {
     let tool = TOOLS
         .iter()
         .find(|tool| tool.name == name)
@@ -80,21 +89,21 @@ async fn run(
     if operation.name == "export_results" {
         let format = export::Format::take(&mut arguments)?;
         let page = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
-        return Ok(export::result(page, format));
+        return Ok(Answer::Result(export::result(page, format)));
     }
     let Some(cache) = &backend.cache else {
         let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
-        return Ok(structured(envelope(operation.name, data)));
+        return Ok(Answer::ok(envelope(operation.name, data)));
     };
     if cache::CACHED.contains(&operation.name)
         && let Some(workspace) = workspace_of(db, cache, identity, &arguments).await
     {
         match cache.lookup(identity, operation.name, &arguments, &workspace).await {
-            Some(Ok(hit)) => return Ok(structured(envelope(operation.name, hit))),
+            Some(Ok(hit)) => return Ok(Answer::ok(envelope(operation.name, hit))),
             Some(Err(miss)) => {
                 let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
                 cache.store(miss, &data).await;
-                return Ok(structured(envelope(operation.name, data)));
+                return Ok(Answer::ok(envelope(operation.name, data)));
             }
             None => {}
         }
@@ -110,7 +119,7 @@ async fn run(
         }
         cache.invalidate(cache::written_workspace(&named, &data).as_deref()).await;
     }
-    Ok(structured(envelope(operation.name, data)))
+    Ok(Answer::ok(envelope(operation.name, data)))
 }
 
 /// The workspace a cacheable read addresses: its `workspace_id`, or for an entity-addressed
@@ -230,20 +239,16 @@ impl From<DbError> for ToolError {
     }
 }
 
-fn failure(error: &ToolError) -> CallToolResult {
-    let mut result = structured(json!({"error": {"code": error.code, "message": error.message}}));
-    result.is_error = Some(true);
-    result
+fn failure(error: &ToolError) -> Answer {
+    Answer::Structured {
+        value: json!({"error": {"code": error.code, "message": error.message}}),
+        is_error: true,
+    }
 }
 
-/// What rmcp's `CallToolResult::structured` builds — `value` as `structuredContent` and as one
-/// text block — with the text written by serde_json's byte writer instead of `Display`, which
-/// goes through the formatter piece by piece (a noticeable share of a call's instructions).
+/// `value` as structured content and as one text block.
 pub(crate) fn structured(value: Value) -> CallToolResult {
-    let text = serde_json::to_string(&value).unwrap_or_default();
-    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-    result.structured_content = Some(value);
-    result
+    Answer::ok(value).into_result()
 }
 
 /// The MCP definition of one tool: a flat object schema whose every property says which

@@ -1,0 +1,114 @@
+//! What a tool call produced, before it is written: rmcp's [`CallToolResult`] for the rmcp path,
+//! or the same result's JSON written directly for the `tools/call` fast path
+//! (`crate::mcp::fast_call`).
+//!
+//! Most answers are an envelope (or an error object) sent twice — as `structuredContent` and as
+//! one text block holding its JSON. rmcp's serializer walks the value for each, escaping the
+//! text block byte by byte; [`Answer::write_json`] serializes the value once and escapes that
+//! text in a few long copies. The bytes are the same (the tests below and `tests/mcp_tools.rs`
+//! compare them).
+
+use rmcp::model::{CallToolResult, ContentBlock};
+use serde_json::Value;
+
+/// A tool's answer.
+pub enum Answer {
+    /// `value` as structured content and as one text block (`is_error` for a failure).
+    Structured { value: Value, is_error: bool },
+    /// Anything else, finished (an export's embedded resource).
+    Result(CallToolResult),
+}
+
+impl Answer {
+    /// A successful answer of `value`.
+    pub(super) fn ok(value: Value) -> Self {
+        Self::Structured { value, is_error: false }
+    }
+
+    /// rmcp's result: what `CallToolResult::structured` builds, with the text written by
+    /// serde_json's byte writer instead of `Display` (which goes through the formatter piece by
+    /// piece).
+    pub fn into_result(self) -> CallToolResult {
+        match self {
+            Self::Structured { value, is_error } => {
+                let text = serde_json::to_string(&value).unwrap_or_default();
+                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+                result.structured_content = Some(value);
+                result.is_error = Some(is_error);
+                result
+            }
+            Self::Result(result) => result,
+        }
+    }
+
+    /// Appends the JSON rmcp writes for [`Self::into_result`] (a 2026-07-28 result, which
+    /// carries `resultType`) to `out`.
+    pub fn write_json(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        let (value, is_error) = match self {
+            Self::Structured { value, is_error } => (value, is_error),
+            Self::Result(result) => return serde_json::to_writer(out, &result),
+        };
+        let text = serde_json::to_vec(&value)?;
+        out.reserve(2 * text.len() + 128);
+        out.extend_from_slice(br#"{"resultType":"complete","content":[{"type":"text","text":""#);
+        push_escaped_json(&text, out);
+        out.extend_from_slice(br#""}],"structuredContent":"#);
+        out.extend_from_slice(&text);
+        out.extend_from_slice(if is_error { br#","isError":true}"# } else { br#","isError":false}"# });
+        Ok(())
+    }
+}
+
+/// Appends `json` (serde_json's compact output) as the body of a JSON string. Such text holds
+/// no raw control characters (serde_json escapes them inside strings and writes no whitespace),
+/// so only `"` and `\` need a backslash — exactly what serde_json's string escaping would do.
+fn push_escaped_json(json: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(!json.iter().any(|b| *b < 0x20), "compact JSON holds no control characters");
+    let mut start = 0;
+    for at in memchr::memchr2_iter(b'"', b'\\', json) {
+        out.extend_from_slice(&json[start..at]);
+        out.push(b'\\');
+        start = at;
+    }
+    out.extend_from_slice(&json[start..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn both_ways(answer: impl Fn() -> Answer) -> (String, String) {
+        let by_rmcp = serde_json::to_string(&answer().into_result()).expect("rmcp writes it");
+        let mut direct = Vec::new();
+        answer().write_json(&mut direct).expect("written directly");
+        (by_rmcp, String::from_utf8(direct).expect("UTF-8"))
+    }
+
+    #[test]
+    fn written_directly_is_what_rmcp_writes() {
+        let awkward = "quote \" backslash \\ slash / controls \u{0}\u{1}\n\r\t\u{1f} del \u{7f} \
+                       unicode é 日本 \u{2028} emoji 🦀 escaped-looking \\\" \\u0041";
+        let values = [
+            json!({"operation": "read_entity", "data": {"name": awkward, "metadata": {"k": [1, 2.5, null, true]}}}),
+            json!({"error": {"code": "not_found", "message": awkward}}),
+            json!({"operation": "list_entities", "data": {"items": []}, "next_cursor": "abc"}),
+            json!(awkward),
+            json!(null),
+        ];
+        for value in values {
+            for is_error in [false, true] {
+                let (by_rmcp, direct) = both_ways(|| Answer::Structured { value: value.clone(), is_error });
+                assert_eq!(direct, by_rmcp);
+            }
+        }
+    }
+
+    #[test]
+    fn finished_results_are_written_as_they_are() {
+        let answer = || Answer::Result(CallToolResult::success(vec![ContentBlock::text("plain")]));
+        let (by_rmcp, direct) = both_ways(answer);
+        assert_eq!(direct, by_rmcp);
+    }
+}
