@@ -216,6 +216,15 @@ enum BenchTarget {
         #[arg(long)]
         body: std::path::PathBuf,
     },
+    /// (internal) The floor server of `bench tools`: hyper plus the query of one `read_entity`
+    /// (DATABASE_URL).
+    #[command(hide = true)]
+    FloorServer {
+        #[arg(long)]
+        port: u16,
+        #[arg(long)]
+        entity_id: String,
+    },
     /// entities.create and entities.search through the direct adapter (p50/p95).
     Db {
         /// Entities to create (each one timed).
@@ -359,6 +368,15 @@ fn main() -> ExitCode {
                 .map(|()| String::new())
                 .map_err(|e| e.to_string())
         }),
+        Command::Bench { target: BenchTarget::FloorServer { port, entity_id } } => {
+            // One thread, as `atoms serve` runs, so the two processes compare like for like.
+            run_on_one_thread(async move {
+                let url = std::env::var("DATABASE_URL").map_err(|_| "DATABASE_URL is not set".to_owned())?;
+                atoms::bench::floor::floor_server(port, &atoms::secret::Secret::new(url), &entity_id)
+                    .await
+                    .map(|()| String::new())
+            })
+        }
     }
 }
 

@@ -2,13 +2,14 @@
 //! tests. [`function`] measures a function binary as the platform sees it (size, cold start,
 //! memory); [`db`] measures domain operations through the direct database adapter, [`fleet`]
 //! the bounded operations on a fleet-sized database, [`tools`] tool calls through the full stack
-//! beside the direct database call, [`auth`] what token verification adds to a request;
+//! beside the direct database call (and, for CPU, beside the [`floor`] server), [`auth`] what token verification adds to a request;
 //! [`limits`] what the rate limiter adds; [`remote`] a running deployment's latency per endpoint
 //! against the production checklist.
 
 pub mod auth;
 pub mod db;
 pub mod fleet;
+pub mod floor;
 pub mod function;
 pub mod limits;
 pub mod mcp;
@@ -48,13 +49,18 @@ pub(crate) fn ms(duration: Duration) -> f64 {
 
 /// utime + stime of a process, from `/proc/<pid>/stat` (USER_HZ = 100 on Linux: 10 ms ticks).
 pub(crate) fn cpu_time(pid: u32) -> Result<Duration, String> {
+    cpu_times(pid).map(|(user, system)| user + system)
+}
+
+/// (utime, stime) of a process, from `/proc/<pid>/stat` (10 ms ticks).
+pub(crate) fn cpu_times(pid: u32) -> Result<(Duration, Duration), String> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| e.to_string())?;
     // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
     let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
     let fields: Vec<&str> = after.split_whitespace().collect();
-    let ticks: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0)
-        + fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(Duration::from_millis(ticks * 10))
+    let ticks =
+        |i: usize| Duration::from_millis(fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) * 10);
+    Ok((ticks(11), ticks(12)))
 }
 
 /// The trace-export variables (`OTEL_*`) of this process, handed to the `atoms serve` children

@@ -4,7 +4,8 @@
 //!
 //! Reported per operation: p50/p95 through MCP, p50/p95 direct, and the added latency; the
 //! `atoms serve` process's own CPU per `read_entity` call (from `/proc/<pid>/stat`, Postgres
-//! excluded); and the `tools/list` payload size (all with the read cache off). Then the read
+//! excluded) beside the [`super::floor`] server's for the same query, so what Atoms adds stands
+//! apart from what the kernel charges any such process; and the `tools/list` payload size (all with the read cache off). Then the read
 //! cache: p50/p95 of each cached operation on hits and on misses (each right after a write). `atoms serve` runs as a child process of this
 //! same binary (build it with `--release`). Only loopback traffic, bounded in count.
 
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use super::{ChildServer, cpu_time, ms, quantile};
+use super::{ChildServer, cpu_times, ms, quantile};
 use crate::config::Config;
 use crate::db::{Db, Identity};
 use crate::secret::Secret;
@@ -23,7 +24,8 @@ pub struct ToolsBenchReport {
     pub entities: usize,
     /// (operation, through MCP, direct), samples sorted.
     pub operations: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
-    pub server_cpu_per_read: Duration,
+    /// CPU per `read_entity` call: `atoms serve`'s and the [`super::floor`] server's.
+    pub cpu_per_read: CpuPerCall,
     pub tools_list_bytes: usize,
     /// (operation, cache hits, cache misses) on a second `atoms serve` with the read cache on;
     /// each miss follows a write to the workspace (which invalidates), samples sorted.
@@ -97,7 +99,6 @@ pub async fn run(
         ),
     ];
     let mut operations = Vec::new();
-    let mut server_cpu_per_read = Duration::ZERO;
     for (name, tool, function, arguments) in cases {
         let mut direct_args = arguments.clone();
         if let Some(args) = direct_args.as_object_mut() {
@@ -108,7 +109,6 @@ pub async fn run(
             call(&client, &url, tool, &arguments).await?;
             rpc(function, direct_args.clone()).await?;
         }
-        let cpu_before = cpu_time(server.0.id())?;
         let (mut through, mut direct) = (Vec::with_capacity(calls), Vec::with_capacity(calls));
         for _ in 0..calls {
             let started = Instant::now();
@@ -118,13 +118,12 @@ pub async fn run(
             rpc(function, direct_args.clone()).await?;
             direct.push(started.elapsed());
         }
-        if name == "read_entity" {
-            server_cpu_per_read = (cpu_time(server.0.id())? - cpu_before) / calls.max(1) as u32;
-        }
         through.sort();
         direct.sort();
         operations.push((name, through, direct));
     }
+    let read = json!({"operation": "read_entity", "entity_id": ids[entities / 2]});
+    let cpu_per_read = cpu_against_floor(atoms, database_url, &server, &client, &url, &read).await?;
     drop(server);
 
     let (_cached_server, cached_url) = serve(atoms, database_url, true)?;
@@ -175,7 +174,71 @@ pub async fn run(
         misses.sort();
         cache.push((name, hits, misses));
     }
-    Ok(ToolsBenchReport { entities, operations, server_cpu_per_read, tools_list_bytes, cache })
+    Ok(ToolsBenchReport { entities, operations, cpu_per_read, tools_list_bytes, cache })
+}
+
+/// Calls whose CPU is counted: the clock ticks every 10 ms, so a few thousand calls.
+const CPU_CALLS: usize = 3_000;
+
+/// User and system CPU per call of two processes measured over the same alternated calls.
+pub struct CpuPerCall {
+    pub atoms: (Duration, Duration),
+    pub floor: (Duration, Duration),
+}
+
+/// `read_entity` through `atoms serve` alternated call by call with the same request to the
+/// floor server (the same query, no MCP), so drift on a shared machine hits both alike.
+async fn cpu_against_floor(
+    atoms: &Path,
+    database_url: &Secret,
+    server: &ChildServer,
+    client: &reqwest::Client,
+    url: &str,
+    read: &Value,
+) -> Result<CpuPerCall, String> {
+    let entity_id = read["entity_id"].as_str().ok_or("no entity id")?;
+    let port = super::free_port().map_err(|e| e.to_string())?;
+    let floor = ChildServer(
+        Command::new(atoms)
+            .args(["bench", "floor-server", "--port", &port.to_string(), "--entity-id", entity_id])
+            .env_clear()
+            .env("DATABASE_URL", database_url.expose())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start the floor server: {e}"))?,
+    );
+    let floor_url = format!("http://127.0.0.1:{port}/api/mcp");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while post(client, &floor_url, "tools/call", Some("entity_tool"), json!({})).await.is_err() {
+        if Instant::now() > deadline {
+            return Err("the floor server did not answer within 20 s".to_owned());
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let floor_call = || {
+        post(
+            client,
+            &floor_url,
+            "tools/call",
+            Some("entity_tool"),
+            json!({"name": "entity_tool", "arguments": read}),
+        )
+    };
+    for _ in 0..50 {
+        call(client, url, "entity_tool", read).await?;
+        floor_call().await?;
+    }
+    let (atoms_before, floor_before) = (cpu_times(server.0.id())?, cpu_times(floor.0.id())?);
+    for _ in 0..CPU_CALLS {
+        call(client, url, "entity_tool", read).await?;
+        floor_call().await?;
+    }
+    let (atoms_after, floor_after) = (cpu_times(server.0.id())?, cpu_times(floor.0.id())?);
+    let per_call = |before: (Duration, Duration), after: (Duration, Duration)| {
+        ((after.0 - before.0) / CPU_CALLS as u32, (after.1 - before.1) / CPU_CALLS as u32)
+    };
+    Ok(CpuPerCall { atoms: per_call(atoms_before, atoms_after), floor: per_call(floor_before, floor_after) })
 }
 
 /// `atoms serve` on `database_url` with the read cache on or off; the process and MCP URL.
@@ -272,10 +335,21 @@ impl ToolsBenchReport {
                 if d50 > 0.0 { (t50 - d50) / d50 * 100.0 } else { 0.0 },
             ));
         }
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        let (atoms, floor) = (&self.cpu_per_read.atoms, &self.cpu_per_read.floor);
         out.push_str(&format!(
-            "atoms serve CPU per read_entity call: {:.0} us (10 ms clock ticks: run enough calls)\n\
+            "CPU per read_entity call ({CPU_CALLS} calls, alternated; user + system):\n  \
+             atoms serve                             {:>5.0} us ({:.0} + {:.0})\n  \
+             floor (hyper + the same query, no MCP)  {:>5.0} us ({:.0} + {:.0})\n  \
+             Atoms' own (the difference)             {:>5.0} us\n\
              tools/list payload: {} bytes\n",
-            self.server_cpu_per_read.as_secs_f64() * 1e6,
+            us(atoms.0 + atoms.1),
+            us(atoms.0),
+            us(atoms.1),
+            us(floor.0 + floor.1),
+            us(floor.0),
+            us(floor.1),
+            us(atoms.0 + atoms.1) - us(floor.0 + floor.1),
             self.tools_list_bytes
         ));
         out.push_str(&format!(

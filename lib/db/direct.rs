@@ -44,16 +44,7 @@ impl DirectDb {
 
     /// Calls `public.<function>(args)` as `identity` in one transaction.
     pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
-        let sql = format!(
-            "begin;\nset local role authenticated;\nset local statement_timeout = {};\n\
-             set local request.jwt.claims = {};\nset local request.headers = {};\n\
-             select public.{function}({}::jsonb)::text;\ncommit;",
-            self.statement_timeout.as_millis(),
-            dollar_quote(&json_text(&identity.claims())),
-            dollar_quote(&json_text(&identity.headers())),
-            dollar_quote(&json_text(args)),
-        );
-        let text = self.run(&sql).await?;
+        let text = self.run(&rpc_sql(function, args, identity, self.statement_timeout)).await?;
         serde_json::from_str(&text)
             .map_err(|_| DbError::Internal(format!("{function} returned invalid JSON")))
     }
@@ -92,6 +83,20 @@ impl DirectDb {
             Err(_) => Err(DbError::Timeout),
         }
     }
+}
+
+/// The one simple query of a call of `public.<function>(args)` as `identity` (the module doc's
+/// transaction). `function` must be a checked Atoms function name (`Db::rpc` checks it).
+pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_timeout: Duration) -> String {
+    format!(
+        "begin;\nset local role authenticated;\nset local statement_timeout = {};\n\
+         set local request.jwt.claims = {};\nset local request.headers = {};\n\
+         select public.{function}({}::jsonb)::text;\ncommit;",
+        statement_timeout.as_millis(),
+        dollar_quote(&json_text(&identity.claims())),
+        dollar_quote(&json_text(&identity.headers())),
+        dollar_quote(&json_text(args)),
+    )
 }
 
 /// `value` as JSON text, by serde_json's byte writer (`Value`'s `Display` goes through the
