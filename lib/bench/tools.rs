@@ -180,10 +180,13 @@ pub async fn run(
 /// Calls whose CPU is counted: the clock ticks every 10 ms, so a few thousand calls.
 const CPU_CALLS: usize = 3_000;
 
-/// User and system CPU per call of two processes measured over the same alternated calls.
+/// User and system CPU per call of two processes measured over the same alternated calls, and
+/// each call's latency (sorted).
 pub struct CpuPerCall {
     pub atoms: (Duration, Duration),
     pub floor: (Duration, Duration),
+    pub atoms_latency: Vec<Duration>,
+    pub floor_latency: Vec<Duration>,
 }
 
 /// `read_entity` through `atoms serve` alternated call by call with the same request to the
@@ -229,16 +232,29 @@ async fn cpu_against_floor(
         call(client, url, "entity_tool", read).await?;
         floor_call().await?;
     }
+    let (mut atoms_latency, mut floor_latency) =
+        (Vec::with_capacity(CPU_CALLS), Vec::with_capacity(CPU_CALLS));
     let (atoms_before, floor_before) = (cpu_times(server.0.id())?, cpu_times(floor.0.id())?);
     for _ in 0..CPU_CALLS {
+        let started = Instant::now();
         call(client, url, "entity_tool", read).await?;
+        atoms_latency.push(started.elapsed());
+        let started = Instant::now();
         floor_call().await?;
+        floor_latency.push(started.elapsed());
     }
+    atoms_latency.sort();
+    floor_latency.sort();
     let (atoms_after, floor_after) = (cpu_times(server.0.id())?, cpu_times(floor.0.id())?);
     let per_call = |before: (Duration, Duration), after: (Duration, Duration)| {
         ((after.0 - before.0) / CPU_CALLS as u32, (after.1 - before.1) / CPU_CALLS as u32)
     };
-    Ok(CpuPerCall { atoms: per_call(atoms_before, atoms_after), floor: per_call(floor_before, floor_after) })
+    Ok(CpuPerCall {
+        atoms: per_call(atoms_before, atoms_after),
+        floor: per_call(floor_before, floor_after),
+        atoms_latency,
+        floor_latency,
+    })
 }
 
 /// `atoms serve` on `database_url` with the read cache on or off; the process and MCP URL.
@@ -341,7 +357,8 @@ impl ToolsBenchReport {
             "CPU per read_entity call ({CPU_CALLS} calls, alternated; user + system):\n  \
              atoms serve                             {:>5.0} us ({:.0} + {:.0})\n  \
              floor (hyper + the same query, no MCP)  {:>5.0} us ({:.0} + {:.0})\n  \
-             Atoms' own (the difference)             {:>5.0} us\n\
+             Atoms' own (the difference)             {:>5.0} us\n  \
+             latency p50 / p95: atoms serve {:.2} / {:.2} ms, floor {:.2} / {:.2} ms\n\
              tools/list payload: {} bytes\n",
             us(atoms.0 + atoms.1),
             us(atoms.0),
@@ -350,6 +367,10 @@ impl ToolsBenchReport {
             us(floor.0),
             us(floor.1),
             us(atoms.0 + atoms.1) - us(floor.0 + floor.1),
+            ms(quantile(&self.cpu_per_read.atoms_latency, 0.5)),
+            ms(quantile(&self.cpu_per_read.atoms_latency, 0.95)),
+            ms(quantile(&self.cpu_per_read.floor_latency, 0.5)),
+            ms(quantile(&self.cpu_per_read.floor_latency, 0.95)),
             self.tools_list_bytes
         ));
         out.push_str(&format!(
