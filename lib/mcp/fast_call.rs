@@ -32,6 +32,9 @@ impl FastCall {
     }
 }
 
+// Every level is read through [`Object`]: serde's derived structs also accept a JSON array,
+// filling fields by position, which rmcp refuses.
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Message<'a> {
@@ -39,7 +42,7 @@ struct Message<'a> {
     id: Value,
     method: &'a str,
     #[serde(borrow)]
-    params: Params<'a>,
+    params: Object<Params<'a>>,
 }
 
 #[derive(Deserialize)]
@@ -49,46 +52,47 @@ struct Params<'a> {
     #[serde(default)]
     arguments: Option<JsonObject>,
     #[serde(rename = "_meta", borrow)]
-    meta: Meta<'a>,
+    meta: Object<Meta<'a>>,
 }
 
-/// The `_meta` of a plain call: the protocol version, the client's capabilities and, optionally,
-/// its description — nothing else (an unknown key, a duplicate, or a version written with
-/// escapes sends the call to rmcp).
+/// The `_meta` of a plain call: the protocol version, the client's capabilities (as rmcp decodes
+/// them) and, optionally, its description — nothing else (an unknown key, a duplicate, or a
+/// version written with escapes sends the call to rmcp).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Meta<'a> {
     #[serde(rename = "io.modelcontextprotocol/protocolVersion")]
     version: &'a str,
     #[serde(rename = "io.modelcontextprotocol/clientCapabilities")]
-    _capabilities: AnyObject,
+    _capabilities: Object<rmcp::model::ClientCapabilities>,
     #[serde(rename = "io.modelcontextprotocol/clientInfo", default, deserialize_with = "present")]
-    _info: Option<AnyObject>,
+    _info: Option<Object<serde::de::IgnoredAny>>,
 }
 
-/// A JSON object, whatever it holds (anything else, `null` included, is refused).
-struct AnyObject;
+/// `T` read from a JSON object only (anything else, `null` and arrays included, is refused).
+struct Object<T>(T);
 
-impl<'de> Deserialize<'de> for AnyObject {
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = AnyObject;
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Object<T>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("an object")
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<AnyObject, A::Error> {
-                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
-                Ok(AnyObject)
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
             }
         }
-        deserializer.deserialize_map(Visitor)
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
     }
 }
 
 /// A key that is present must hold an object (`null` is not "absent").
-fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<AnyObject>, D::Error> {
-    AnyObject::deserialize(deserializer).map(Some)
+fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Object<serde::de::IgnoredAny>>, D::Error> {
+    Object::deserialize(deserializer).map(Some)
 }
 
 /// `Some` when `headers` + `body` are a plain stateless `tools/call` this module may answer.
@@ -96,16 +100,17 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     if !plain_stateless_headers(headers, allowed_hosts, &["mcp-name"]) {
         return None;
     }
-    let message: Message<'_> = serde_json::from_slice(body).ok()?;
-    let params = message.params;
-    let valid_id = message.id.is_string() || message.id.is_i64() || message.id.is_u64();
+    let Object(message): Object<Message<'_>> = serde_json::from_slice(body).ok()?;
+    let Object(params) = message.params;
+    // rmcp's ids are strings or i64 (a larger number is refused there).
+    let valid_id = message.id.is_string() || message.id.is_i64();
     let arguments = params.arguments.unwrap_or_default();
     if message.jsonrpc != "2.0"
         || message.method != "tools/call"
         || !valid_id
         || single(headers, "mcp-method")? != "tools/call"
         || single(headers, "mcp-name")? != params.name
-        || params.meta.version != VERSION
+        || params.meta.0.version != VERSION
         || !crate::tools::exists(&params.name)
         || arguments.get("operation").and_then(Value::as_str) == Some("delete_workspace")
     {
@@ -177,6 +182,27 @@ mod tests {
         assert!(!with_meta(json!({version: VERSION, capabilities: {}, info: "x"})));
         assert!(!with_meta(json!({version: VERSION, capabilities: {}, "progressToken": 1})));
         assert!(!with_meta(json!(null)));
+        // Shapes rmcp refuses: an array read by position, capabilities it cannot decode.
+        assert!(!with_meta(json!([VERSION, {}])));
+        assert!(!with_meta(json!([VERSION, {}, {"name": "x", "version": "1"}])));
+        assert!(!with_meta(json!({version: VERSION, capabilities: {"elicitation": 5}})));
+    }
+
+    #[test]
+    fn arrays_and_ids_rmcp_refuses_go_to_rmcp() {
+        let hosts = ["localhost".to_owned()];
+        let meta = json!({"io.modelcontextprotocol/protocolVersion": VERSION, "io.modelcontextprotocol/clientCapabilities": {}});
+        let arguments = json!({"operation": "read_entity"});
+        let params = json!({"name": "entity_tool", "arguments": arguments, "_meta": meta});
+        let plain = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params});
+        assert!(eligible(&headers(), plain.to_string().as_bytes(), &hosts).is_some());
+        let positional_params = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": ["entity_tool", arguments, meta]});
+        let positional_message = json!(["2.0", "tools/call", "tools/call", params]);
+        let huge_id = plain.to_string().replace("\"id\":1", "\"id\":9223372036854775808");
+        for refused in [positional_params.to_string(), positional_message.to_string(), huge_id] {
+            assert!(eligible(&headers(), refused.as_bytes(), &hosts).is_none(), "{refused}");
+        }
     }
 
     #[test]

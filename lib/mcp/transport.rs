@@ -451,17 +451,17 @@ enum Kind {
 /// Classifies a single JSON-RPC message, or answers why the body is not one.
 /// `version` is the request's `MCP-Protocol-Version` (for the metrics' era label).
 fn classify(bytes: &Bytes, version: &str) -> Result<Kind, Box<Response>> {
-    let envelope = match serde_json::from_slice::<Envelope<'_>>(bytes) {
-        Ok(envelope) => envelope,
+    let is_array = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[');
+    // An array is never read as an envelope: serde's derived structs accept one, by position.
+    let envelope = match (!is_array).then(|| serde_json::from_slice::<Envelope<'_>>(bytes)) {
+        Some(Ok(envelope)) => envelope,
         // Not an object: tell malformed JSON (-32700) from well-formed non-messages (-32600).
-        Err(_) => {
+        _ => {
             return Err(Box::new(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
                 Err(_) => jsonrpc::parse_error(),
-                Ok(_) if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') => {
-                    jsonrpc::invalid_request(
-                        "Invalid Request: JSON-RPC batches are not supported; send one message per request",
-                    )
-                }
+                Ok(_) if is_array => jsonrpc::invalid_request(
+                    "Invalid Request: JSON-RPC batches are not supported; send one message per request",
+                ),
                 Ok(_) => jsonrpc::invalid_request("Invalid Request: not a JSON-RPC 2.0 message"),
             }));
         }
@@ -508,4 +508,18 @@ async fn json_rpc_errors(response: Response) -> Response {
         }
     }
     normalized
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Bytes, Kind, classify};
+
+    #[test]
+    fn an_array_is_a_batch_even_when_it_reads_as_a_message_by_position() {
+        let positional = Bytes::from_static(br#"["2.0", "tools/call", "tools/call", {}]"#);
+        let refused = classify(&positional, "2026-07-28").expect_err("a batch");
+        assert_eq!(refused.status(), axum::http::StatusCode::BAD_REQUEST);
+        let message = Bytes::from_static(br#"{"jsonrpc": "2.0", "id": 1, "method": "tools/call"}"#);
+        assert_eq!(classify(&message, "2026-07-28").ok(), Some(Kind::ToolCall));
+    }
 }
