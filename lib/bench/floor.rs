@@ -13,7 +13,7 @@ use hyper::body::Bytes;
 use serde_json::json;
 
 use crate::db::Identity;
-use crate::db::direct::rpc_sql;
+use crate::db::direct::{last_value, rpc_sql};
 use crate::secret::Secret;
 
 /// Serves on loopback `port` until killed; every request runs `atoms_entity_get` for `entity_id`
@@ -38,13 +38,7 @@ pub async fn floor_server(port: u16, database_url: &Secret, entity_id: &str) -> 
                     let (client, sql) = (client.clone(), sql.clone());
                     async move {
                         let _ = request.into_body().collect().await;
-                        let text = match client.simple_query(&sql).await {
-                            Ok(messages) => messages.iter().rev().find_map(|message| match message {
-                                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
-                                _ => None,
-                            }),
-                            Err(_) => None,
-                        };
+                        let text = client.simple_query(&sql).await.ok().and_then(|rows| last_value(&rows));
                         let (status, body) = match text {
                             Some(text) => (200, text),
                             None => (503, "the query failed".to_owned()),

@@ -68,7 +68,7 @@ pub async fn run(
     // reads would otherwise be cache hits); the cache gets its own server below.
     let (server, url) = serve(atoms, database_url, false)?;
     let client = reqwest::Client::new();
-    wait_ready(&client, &url).await?;
+    wait_ready(&client, &url, "atoms serve").await?;
     let tools_list_bytes =
         post(&client, &url, "tools/list", None, json!({})).await?["result"]["tools"].to_string().len();
 
@@ -127,7 +127,7 @@ pub async fn run(
     drop(server);
 
     let (_cached_server, cached_url) = serve(atoms, database_url, true)?;
-    wait_ready(&client, &cached_url).await?;
+    wait_ready(&client, &cached_url, "atoms serve").await?;
     let write =
         json!({"operation": "create_entity", "workspace_id": ws, "type": "note", "name": "cache bench"});
     let cached_cases: Vec<(&'static str, &'static str, Value)> = vec![
@@ -212,13 +212,7 @@ async fn cpu_against_floor(
             .map_err(|e| format!("cannot start the floor server: {e}"))?,
     );
     let floor_url = format!("http://127.0.0.1:{port}/api/mcp");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while post(client, &floor_url, "tools/call", Some("entity_tool"), json!({})).await.is_err() {
-        if Instant::now() > deadline {
-            return Err("the floor server did not answer within 20 s".to_owned());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_ready(client, &floor_url, "the floor server").await?;
     let floor_call = || {
         post(
             client,
@@ -289,7 +283,8 @@ pub async fn run_standalone(
     .await
 }
 
-async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<(), String> {
+/// Waits until `server` (named in the error) answers a POST to `url` with JSON.
+async fn wait_ready(client: &reqwest::Client, url: &str, server: &str) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if post(client, url, "tools/list", None, json!({})).await.is_ok() {
@@ -297,7 +292,7 @@ async fn wait_ready(client: &reqwest::Client, url: &str) -> Result<(), String> {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    Err("atoms serve did not answer within 20 s".to_owned())
+    Err(format!("{server} did not answer within 20 s"))
 }
 
 async fn call(client: &reqwest::Client, url: &str, tool: &str, arguments: &Value) -> Result<(), String> {

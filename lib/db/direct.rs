@@ -109,7 +109,7 @@ fn json_text(value: &Value) -> String {
 const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The first column of the last row: the function's own result, `null` when it returned NULL.
-fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
+pub(crate) fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
     messages.iter().rev().find_map(|message| match message {
         SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("null").to_owned()),
         _ => None,

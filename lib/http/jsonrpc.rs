@@ -1,6 +1,7 @@
 //! JSON-RPC error responses on the MCP route: the wire format MCP clients parse, used wherever
 //! the transport itself refuses a request (malformed JSON, batches, unknown sessions, …), and the
-//! transport's one success of its own, the answer to a session-ending `DELETE`.
+//! transport's successes of its own: the answer to a session-ending `DELETE`, and the envelope
+//! of results the guard answers without rmcp ([`success`]).
 //! Statuses follow the Streamable HTTP transport: 400 for bad requests, 404 for sessions that
 //! are gone (clients re-initialize only on 404), 401/403 for identity and origin refusals.
 
@@ -25,6 +26,24 @@ pub fn error(status: StatusCode, code: i64, message: &str) -> Response {
     let mut response = (status, body.to_string()).into_response();
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     response
+}
+
+/// `{"jsonrpc":"2.0","id":<id>,"result":<result>}` with `200` and `application/json`: `id` is the
+/// request's id as JSON, `write_result` appends the result's JSON (about `size_hint` bytes).
+pub fn success(
+    id: &[u8],
+    size_hint: usize,
+    write_result: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<Response> {
+    let mut body = Vec::with_capacity(size_hint + id.len() + 32);
+    body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
+    body.extend_from_slice(id);
+    body.extend_from_slice(b",\"result\":");
+    write_result(&mut body)?;
+    body.push(b'}');
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Ok(response)
 }
 
 pub fn parse_error() -> Response {

@@ -68,8 +68,6 @@ async fn boundary(
     let span = tracing::info_span!("request", request_id = %request_id.0);
     // With trace export on: continue the caller's `traceparent`, name the route (no-op when off).
     crate::otlp::start_request(&span, request.headers(), &method, &route);
-    // Handlers that run outside this task (rmcp's) parent their spans on it.
-    request.extensions_mut().insert(RequestSpan(span.clone()));
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == *mcp_path {
@@ -100,8 +98,9 @@ async fn boundary(
     response
 }
 
-/// The `request` span of the request, for work that runs in another task (rmcp's handlers):
-/// its spans nest under it, so their log lines carry the request id too.
+/// The `request` span of the request, for work that runs in another task (rmcp's handlers; the
+/// MCP guard attaches it before handing a request to rmcp): its spans nest under it, so their
+/// log lines carry the request id too.
 #[derive(Clone, Debug)]
 pub struct RequestSpan(pub tracing::Span);
 

@@ -8,14 +8,15 @@
 //! else goes to rmcp, the one authority on what is refused. The answer is the same bytes rmcp
 //! would write: `tests/mcp_tools.rs` compares both paths.
 
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderMap;
+use axum::response::Response;
 use rmcp::model::JsonObject;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::list_cache::{VERSION, plain_stateless_headers, single};
+use super::list_cache::{Object, VERSION, plain_stateless_headers, present, single};
 use crate::db::Identity;
+use crate::http::jsonrpc;
 
 /// A `tools/call` this module answers.
 pub(super) struct FastCall {
@@ -32,8 +33,7 @@ impl FastCall {
     }
 }
 
-// Every level is read through [`Object`]: serde's derived structs also accept a JSON array,
-// filling fields by position, which rmcp refuses.
+// Every level is read through [`Object`] (serde's derived structs would also read an array).
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -69,32 +69,6 @@ struct Meta<'a> {
     _info: Option<Object<serde::de::IgnoredAny>>,
 }
 
-/// `T` read from a JSON object only (anything else, `null` and arrays included, is refused).
-struct Object<T>(T);
-
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor<T>(std::marker::PhantomData<T>);
-        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
-            type Value = Object<T>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
-                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
-            }
-        }
-        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
-    }
-}
-
-/// A key that is present must hold an object (`null` is not "absent").
-fn present<'de, D: serde::Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Object<serde::de::IgnoredAny>>, D::Error> {
-    Object::deserialize(deserializer).map(Some)
-}
-
 /// `Some` when `headers` + `body` are a plain stateless `tools/call` this module may answer.
 pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<FastCall> {
     if !plain_stateless_headers(headers, allowed_hosts, &["mcp-name"]) {
@@ -122,19 +96,9 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
 /// Runs the call as `identity` and writes the JSON-RPC response.
 pub(super) async fn answer(call: FastCall, tools: &crate::tools::Backend, identity: &Identity) -> Response {
     let answer = crate::tools::answer(tools, identity, &call.name, call.arguments).await;
-    let mut body = Vec::with_capacity(1024);
-    body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-    let written = serde_json::to_writer(&mut body, &call.id).and_then(|()| {
-        body.extend_from_slice(b",\"result\":");
-        answer.write_json(&mut body)
-    });
-    if written.is_err() {
-        return crate::http::jsonrpc::unavailable("the tool result could not be written");
-    }
-    body.push(b'}');
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    response
+    serde_json::to_vec(&call.id)
+        .and_then(|id| jsonrpc::success(&id, 1024, |body| answer.write_json(body)))
+        .unwrap_or_else(|_| jsonrpc::unavailable("the tool result could not be written"))
 }
 
 #[cfg(test)]

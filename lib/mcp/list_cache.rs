@@ -17,8 +17,8 @@
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -47,7 +47,7 @@ struct Message<'a> {
     jsonrpc: &'a str,
     id: Value,
     method: &'a str,
-    params: Option<Params>,
+    params: Option<Object<Params>>,
 }
 
 #[derive(Deserialize)]
@@ -55,6 +55,34 @@ struct Message<'a> {
 struct Params {
     #[serde(rename = "_meta")]
     meta: serde_json::Map<String, Value>,
+}
+
+/// `T` read from a JSON object only (anything else, `null` and arrays included, is refused):
+/// serde's derived structs also read an array, filling fields by position, which rmcp refuses.
+/// Shared with [`super::fast_call`].
+pub(super) struct Object<T>(pub(super) T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Object<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = Object<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Object<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map)).map(Object)
+            }
+        }
+        deserializer.deserialize_map(Visitor(std::marker::PhantomData))
+    }
+}
+
+/// A key that is present must hold an object (`null` is not "absent").
+pub(super) fn present<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Object<serde::de::IgnoredAny>>, D::Error> {
+    Object::deserialize(deserializer).map(Some)
 }
 
 /// True when `headers` are those of a plain stateless 2026-07-28 request that rmcp would accept
@@ -172,15 +200,21 @@ impl ListCache {
         if !self.enabled || !plain_stateless_headers(headers, allowed_hosts, &[]) {
             return None;
         }
-        let message: Message<'_> = serde_json::from_slice(body).ok()?;
+        let Object(message): Object<Message<'_>> = serde_json::from_slice(body).ok()?;
         let slot = METHODS.iter().position(|m| *m == message.method)?;
-        let meta = message.params?.meta;
-        let valid_id = message.id.is_string() || message.id.is_i64() || message.id.is_u64();
+        let meta = message.params?.0.meta;
+        // rmcp's ids are strings or i64 (a larger number is refused there).
+        let valid_id = message.id.is_string() || message.id.is_i64();
+        // Capabilities as rmcp decodes them (an object it cannot read is refused there).
+        let capabilities = meta.get("io.modelcontextprotocol/clientCapabilities");
+        let valid_capabilities = capabilities.is_some_and(|caps| {
+            caps.is_object() && rmcp::model::ClientCapabilities::deserialize(caps).is_ok()
+        });
         if message.jsonrpc != "2.0"
             || !valid_id
             || single(headers, "mcp-method")? != message.method
             || meta.get("io.modelcontextprotocol/protocolVersion").and_then(Value::as_str) != Some(VERSION)
-            || !meta.get("io.modelcontextprotocol/clientCapabilities").is_some_and(Value::is_object)
+            || !valid_capabilities
         {
             return None;
         }
@@ -194,15 +228,11 @@ impl ListCache {
             return None;
         };
         crate::metrics::record_cache(crate::metrics::Cache::List, crate::metrics::CacheResult::Hit);
-        let mut body = Vec::with_capacity(result.len() + request.id.len() + 32);
-        body.extend_from_slice(b"{\"jsonrpc\":\"2.0\",\"id\":");
-        body.extend_from_slice(&request.id);
-        body.extend_from_slice(b",\"result\":");
-        body.extend_from_slice(result);
-        body.push(b'}');
-        let mut response = body.into_response();
-        response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        Some(response)
+        crate::http::jsonrpc::success(&request.id, result.len(), |body| {
+            body.extend_from_slice(result);
+            Ok(())
+        })
+        .ok()
     }
 
     /// Keeps the `result` of rmcp's successful JSON answer to `request`; returns the response
@@ -228,5 +258,47 @@ impl ListCache {
             let _ = self.results[request.slot].set(Bytes::from(result));
         }
         Response::from_parts(parts, axum::body::Body::from(bytes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+    use serde_json::json;
+
+    use super::{ListCache, VERSION};
+
+    fn eligible(body: &serde_json::Value) -> bool {
+        let mut headers = HeaderMap::new();
+        for (name, value) in [
+            ("host", "localhost"),
+            ("accept", "application/json, text/event-stream"),
+            ("content-type", "application/json"),
+            ("mcp-protocol-version", VERSION),
+            ("mcp-method", "tools/list"),
+        ] {
+            headers.insert(name, HeaderValue::from_static(value));
+        }
+        let cache = ListCache::new(true);
+        cache.eligible(&headers, body.to_string().as_bytes(), &["localhost".to_owned()]).is_some()
+    }
+
+    #[test]
+    fn only_what_rmcp_accepts_is_answered_from_the_cache() {
+        let meta = json!({"io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {}});
+        assert!(eligible(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": meta}})
+        ));
+        // rmcp refuses these: params read by position, an id beyond i64, capabilities it cannot decode.
+        assert!(!eligible(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": [meta]})));
+        assert!(!eligible(
+            &json!({"jsonrpc": "2.0", "id": 9_223_372_036_854_775_808_u64, "method": "tools/list", "params": {"_meta": meta}})
+        ));
+        let odd = json!({"io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {"elicitation": 5}});
+        assert!(!eligible(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": {"_meta": odd}})
+        ));
     }
 }

@@ -122,23 +122,27 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
     // A plain stateless call of an Atoms tool is parsed once, here: the fast path answers it
     // and the limiter reads its operation and id from that parse.
-    let fast = match (&bytes, kind) {
-        (Ok(bytes), Kind::ToolCall) if guard.atoms_tools => {
-            super::fast_call::eligible(&parts.headers, bytes, &guard.allowed_hosts)
-        }
-        _ => None,
-    };
-    let tool_call = match (&bytes, kind) {
+    let (fast, peek) = match (&bytes, kind) {
         (Ok(bytes), Kind::ToolCall) => {
-            Some(fast.as_ref().map_or_else(|| ToolCallPeek::of(bytes), ToolCallPeek::from))
+            let fast = guard
+                .atoms_tools
+                .then(|| super::fast_call::eligible(&parts.headers, bytes, &guard.allowed_hosts))
+                .flatten();
+            let peek = if fast.is_none() { Some(ToolCallPeek::of(bytes)) } else { None };
+            (fast, peek)
         }
-        _ => None,
+        _ => (None, None),
     };
-    let class = tool_call.as_ref().and_then(|call| call.operation.as_deref()).and_then(Class::of_operation);
+    let operation = match (&fast, &peek) {
+        (Some(call), _) => call.operation(),
+        (None, Some(peek)) => peek.operation.as_deref(),
+        (None, None) => None,
+    };
+    let class = operation.and_then(Class::of_operation);
     let decision = match request_checks::check(state, &identity, session.as_deref(), class).await {
         Ok(decision) => decision,
-        Err(request_checks::Refusal::Limited(decision)) if tool_call.is_some() => {
-            let id = tool_call.map(|call| call.id).unwrap_or_default();
+        Err(request_checks::Refusal::Limited(decision)) if fast.is_some() || peek.is_some() => {
+            let id = fast.map(|call| call.id).or(peek.map(|peek| peek.id)).unwrap_or_default();
             return request_checks::limited_tool_call(state, id, &decision);
         }
         Err(refusal) => return refusal.response(state, &parts.headers),
@@ -158,7 +162,7 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
 /// cache, or rmcp.
 async fn serve(
     guard: &GuardState,
-    parts: Parts,
+    mut parts: Parts,
     bytes: Result<Bytes, Body>,
     kind: Kind,
     session: Option<String>,
@@ -185,6 +189,9 @@ async fn serve(
     let is_delete = parts.method == Method::DELETE;
     // Kept only for an `initialize`, whose session registration may still refuse.
     let headers = (kind == Kind::Initialize).then(|| parts.headers.clone());
+    // rmcp runs handlers in tasks of its own: they parent their spans on the request's (the
+    // boundary's `request` span, current here).
+    parts.extensions.insert(crate::http::RequestSpan(tracing::Span::current()));
     let mut response = next.run(Request::from_parts(parts, body)).await;
     if kind == Kind::Initialize
         && let Some(created) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
@@ -224,12 +231,6 @@ async fn serve(
 struct ToolCallPeek {
     id: serde_json::Value,
     operation: Option<String>,
-}
-
-impl From<&super::fast_call::FastCall> for ToolCallPeek {
-    fn from(call: &super::fast_call::FastCall) -> Self {
-        Self { id: call.id.clone(), operation: call.operation().map(str::to_owned) }
-    }
 }
 
 impl ToolCallPeek {

@@ -54,9 +54,10 @@ pub fn record_mcp_request(method: &str, protocol_version: &str) {
     RECORDER.count(key, 1);
 }
 
-/// One tool call: `outcome` is `ok` or the tool result's error code.
-pub fn record_tool_call(tool: &str, operation: &str, outcome: &str, duration: Duration) {
-    let (tool, operation) = labels::tool(tool, operation);
+/// One tool call, labelled by [`labels::tool`] (the caller has them for its span): `outcome` is
+/// `ok` or the tool result's error code.
+pub fn record_tool_call(labels: (&'static str, &'static str), outcome: &str, duration: Duration) {
+    let (tool, operation) = labels;
     RECORDER.count(Key::new(Metric::ToolCalls, [tool, operation, labels::outcome(outcome)]), 1);
     RECORDER.observe(Key::new(Metric::ToolDuration, [tool, operation]), duration);
 }

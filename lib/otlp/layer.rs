@@ -139,16 +139,6 @@ pub(crate) fn amend(
     });
 }
 
-/// The trace id of an open span (what a log line or a test can quote).
-pub(crate) fn trace_id_of(span: &Span) -> Option<TraceId> {
-    span.with_subscriber(|(id, dispatch)| {
-        let registry = dispatch.downcast_ref::<tracing_subscriber::Registry>()?;
-        let span = registry.span(id)?;
-        span.extensions().get::<Open>().map(|open| open.trace_id)
-    })
-    .flatten()
-}
-
 fn set(attributes: &mut Vec<(&'static str, Value)>, key: &'static str, value: Value) {
     match attributes.iter_mut().find(|(name, _)| *name == key) {
         Some(slot) => slot.1 = value,

@@ -93,11 +93,6 @@ pub fn end_request(span: &Span, status: u16) {
     }
 }
 
-/// The hex trace id of `span`, when it is exported.
-pub fn trace_id(span: &Span) -> Option<String> {
-    layer::trace_id_of(span).map(|id| ids::hex(&id))
-}
-
 /// Vercel: the export of what finished, to hand to `wait_until` after the response; `None`
 /// when export is off, nothing waits or an export is already running.
 pub fn after_response() -> Option<impl Future<Output = ()> + Send + 'static> {

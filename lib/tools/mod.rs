@@ -57,16 +57,17 @@ pub async fn call(
 /// span and metrics: the answer, still to be written.
 pub async fn answer(backend: &Backend, identity: &Identity, name: &str, arguments: JsonObject) -> Answer {
     let started = std::time::Instant::now();
-    let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default().to_owned();
+    let operation = arguments.get("operation").and_then(Value::as_str).unwrap_or_default();
     // Tool and operation from the catalog (else `other`), never an argument value.
-    let (tool_label, operation_label) = crate::metrics::labels::tool(name, &operation);
+    let labels = crate::metrics::labels::tool(name, operation);
+    let (tool_label, operation_label) = labels;
     let span = tracing::info_span!("tool", tool = tool_label, operation = operation_label, outcome = Empty);
     let (answer, outcome) = match run(backend, identity, name, arguments).instrument(span.clone()).await {
         Ok(answer) => (answer, "ok"),
         Err(error) => (failure(&error), error.code),
     };
     span.record("outcome", crate::metrics::labels::outcome(outcome));
-    crate::metrics::record_tool_call(name, &operation, outcome, started.elapsed());
+    crate::metrics::record_tool_call(labels, outcome, started.elapsed());
     answer
 }
 
