@@ -153,6 +153,27 @@ mod tests {
     }
 
     #[test]
+    fn only_an_allowed_host_takes_the_fast_path() {
+        let body =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "entity_tool",
+            "arguments": {}, "_meta": {"io.modelcontextprotocol/protocolVersion": VERSION,
+            "io.modelcontextprotocol/clientCapabilities": {}}}})
+            .to_string();
+        let with_host = |host: &'static str| {
+            let mut headers = headers();
+            headers.insert("host", HeaderValue::from_static(host));
+            eligible(&headers, body.as_bytes(), &["localhost".to_owned(), "[::1]".to_owned()]).is_some()
+        };
+        assert!(with_host("localhost"));
+        assert!(with_host("LocalHost:3000"));
+        assert!(with_host("[::1]:8080"));
+        // DNS rebinding: any other name, or one that merely starts or ends like an allowed one.
+        assert!(!with_host("evil.example"));
+        assert!(!with_host("localhost.evil.example"));
+        assert!(!with_host("evillocalhost"));
+    }
+
+    #[test]
     fn arrays_and_ids_rmcp_refuses_go_to_rmcp() {
         let hosts = ["localhost".to_owned()];
         let meta = json!({"io.modelcontextprotocol/protocolVersion": VERSION, "io.modelcontextprotocol/clientCapabilities": {}});
