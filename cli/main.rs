@@ -337,10 +337,12 @@ fn main() -> ExitCode {
                 atoms::bench::db::run_standalone(database_url, entities, searches).await.map(|r| r.render())
             })
         }
-        Command::Bench { target: BenchTarget::Tools { entities, calls, database_url } } => run(async move {
-            let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
-            atoms::bench::tools::run_standalone(&atoms, database_url, entities, calls).await
-        }),
+        Command::Bench { target: BenchTarget::Tools { entities, calls, database_url } } => {
+            run_on_one_thread(async move {
+                let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+                atoms::bench::tools::run_standalone(&atoms, database_url, entities, calls).await
+            })
+        }
         Command::Bench { target: BenchTarget::Mcp { connections, requests, sequential } } => {
             run(async move {
                 let atoms = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;

@@ -27,6 +27,9 @@ pub struct ToolsBenchReport {
     /// CPU per `read_entity` call: `atoms serve`'s and the [`super::floor`] server's.
     pub cpu_per_read: CpuPerCall,
     pub tools_list_bytes: usize,
+    /// CPUs this bench, its servers and a throwaway cluster may run on (the affinity mask:
+    /// `taskset -c 0 atoms bench tools` pins them all to one).
+    pub cpus: usize,
     /// (operation, cache hits, cache misses) on a second `atoms serve` with the read cache on;
     /// each miss follows a write to the workspace (which invalidates), samples sorted.
     pub cache: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
@@ -174,7 +177,8 @@ pub async fn run(
         misses.sort();
         cache.push((name, hits, misses));
     }
-    Ok(ToolsBenchReport { entities, operations, cpu_per_read, tools_list_bytes, cache })
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    Ok(ToolsBenchReport { entities, operations, cpu_per_read, tools_list_bytes, cpus, cache })
 }
 
 /// Calls whose CPU is counted: the clock ticks every 10 ms, so a few thousand calls.
@@ -348,8 +352,16 @@ impl ToolsBenchReport {
         }
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         let (atoms, floor) = (&self.cpu_per_read.atoms, &self.cpu_per_read.floor);
+        // On a VM, waking a process on another CPU is an inter-processor interrupt the
+        // hypervisor charges to the waker's system time: pinned to one CPU, the figures show
+        // the processes' own work.
+        let placement = if self.cpus == 1 {
+            "on 1 CPU".to_owned()
+        } else {
+            format!("on {} CPUs; `taskset -c 0` pins all to one, without cross-CPU wake-ups", self.cpus)
+        };
         out.push_str(&format!(
-            "CPU per read_entity call ({CPU_CALLS} calls, alternated; user + system):\n  \
+            "CPU per read_entity call ({CPU_CALLS} calls, alternated; user + system; {placement}):\n  \
              atoms serve                             {:>5.0} us ({:.0} + {:.0})\n  \
              floor (hyper + the same query, no MCP)  {:>5.0} us ({:.0} + {:.0})\n  \
              Atoms' own (the difference)             {:>5.0} us\n  \

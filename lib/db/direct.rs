@@ -88,21 +88,20 @@ impl DirectDb {
 /// The one simple query of a call of `public.<function>(args)` as `identity` (the module doc's
 /// transaction). `function` must be a checked Atoms function name (`Db::rpc` checks it).
 pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_timeout: Duration) -> String {
-    format!(
-        "begin;\nset local role authenticated;\nset local statement_timeout = {};\n\
-         set local request.jwt.claims = {};\nset local request.headers = {};\n\
-         select public.{function}({}::jsonb)::text;\ncommit;",
-        statement_timeout.as_millis(),
-        dollar_quote(&json_text(&identity.claims())),
-        dollar_quote(&json_text(&identity.headers())),
-        dollar_quote(&json_text(args)),
-    )
-}
-
-/// `value` as JSON text, by serde_json's byte writer (`Value`'s `Display` goes through the
-/// formatter piece by piece, several times slower).
-fn json_text(value: &Value) -> String {
-    serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
+    let args = serde_json::to_string(args).unwrap_or_else(|_| "null".to_owned());
+    let mut sql = String::with_capacity(320 + args.len());
+    sql.push_str("begin;\nset local role authenticated;\nset local statement_timeout = ");
+    sql.push_str(&statement_timeout.as_millis().to_string());
+    sql.push_str(";\nset local request.jwt.claims = ");
+    push_dollar_quoted(&mut sql, &identity.claims_json());
+    sql.push_str(";\nset local request.headers = ");
+    push_dollar_quoted(&mut sql, &identity.headers_json());
+    sql.push_str(";\nselect public.");
+    sql.push_str(function);
+    sql.push('(');
+    push_dollar_quoted(&mut sql, &args);
+    sql.push_str("::jsonb)::text;\ncommit;");
+    sql
 }
 
 /// How long a rollback after a failed call may take before the connection is closed instead.
@@ -128,26 +127,56 @@ fn map_error(error: &tokio_postgres::Error) -> DbError {
 /// `x$a` followed by the closing `$a$` would read `x` + `$a$` + `a$`, so the check is on
 /// `value` + tag.
 pub(crate) fn dollar_quote(value: &str) -> String {
-    // The common case without copying `value` to search it: with no `$a` inside, `$a$` can
-    // neither occur in it nor start inside it and run across its end.
+    let mut quoted = String::with_capacity(value.len() + 6);
+    push_dollar_quoted(&mut quoted, value);
+    quoted
+}
+
+/// [`dollar_quote`] appended to `sql`.
+fn push_dollar_quoted(sql: &mut String, value: &str) {
+    // The common case without searching copies: with no `$a` inside, `$a$` can neither occur
+    // in `value` nor start inside it and run across its end.
     if !value.contains("$a") {
-        let mut quoted = String::with_capacity(value.len() + 6);
-        quoted.push_str("$a$");
-        quoted.push_str(value);
-        quoted.push_str("$a$");
-        return quoted;
+        sql.push_str("$a$");
+        sql.push_str(value);
+        sql.push_str("$a$");
+        return;
     }
     let mut tag = String::from("$a$");
     // The literal ends at the first tag after the opening one: it must be the closing tag.
     while format!("{value}{tag}").find(&tag) != Some(value.len()) {
         tag = format!("$a{}$", uuid::Uuid::new_v4().simple());
     }
-    format!("{tag}{value}{tag}")
+    sql.push_str(&tag);
+    sql.push_str(value);
+    sql.push_str(&tag);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::dollar_quote;
+    use super::{Identity, dollar_quote, rpc_sql};
+    use std::time::Duration;
+
+    #[test]
+    fn the_call_is_one_transaction_with_every_value_quoted() {
+        let mut who = Identity::new("user_1");
+        who.request_id = Some("req-1".into());
+        let args = serde_json::json!({"entity_id": "x$a$; drop table atoms_users; --"});
+        let sql = rpc_sql("atoms_entity_get", &args, &who, Duration::from_millis(5000));
+        let (head, call) = sql.split_once("select public.atoms_entity_get(").expect("the call");
+        assert_eq!(
+            head,
+            "begin;\nset local role authenticated;\nset local statement_timeout = 5000;\n\
+             set local request.jwt.claims = $a${\"sub\":\"user_1\",\"role\":\"authenticated\",\"aud\":\"authenticated\"}$a$;\n\
+             set local request.headers = $a${\"x-request-id\":\"req-1\"}$a$;\n"
+        );
+        let literal = call.strip_suffix("::jsonb)::text;\ncommit;").expect("the end");
+        // The argument carries `$a$`: it travels under another tag, whole.
+        assert!(!literal.starts_with("$a$"));
+        let tag = &literal[..literal[1..].find('$').map(|i| i + 2).expect("tag")];
+        let body = &literal[tag.len()..literal.len() - tag.len()];
+        assert_eq!(serde_json::from_str::<serde_json::Value>(body).expect("JSON"), args);
+    }
 
     #[test]
     fn dollar_quoting_never_lets_the_value_close_the_literal() {

@@ -1,6 +1,7 @@
 //! Who a database call runs as: the claims PostgREST would put in `request.jwt.claims`.
 
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 
 use crate::secret::Secret;
 
@@ -39,30 +40,83 @@ impl Identity {
 
     /// The claims object of an `authenticated` caller.
     pub fn claims(&self) -> Value {
-        let mut claims = json!({ "sub": self.subject, "role": "authenticated", "aud": "authenticated" });
-        if let Some(email) = &self.email {
-            claims["email"] = json!(email);
-        }
-        if let Some(name) = &self.name {
-            claims["name"] = json!(name);
-        }
-        if let Some(org_id) = &self.org_id {
-            claims["org_id"] = json!(org_id);
-        }
-        if !self.roles.is_empty() {
-            claims["roles"] = json!(self.roles);
-        }
-        if let Some(sid) = &self.session_id {
-            claims["sid"] = json!(sid);
-        }
-        claims
+        serde_json::to_value(self.claim_set()).unwrap_or(Value::Null)
     }
 
-    /// The `request.headers` object PostgREST would set (only what the functions read).
-    pub fn headers(&self) -> Value {
-        match &self.request_id {
-            Some(id) => json!({ "x-request-id": id }),
-            None => json!({}),
+    /// [`Self::claims`] as compact JSON text, written straight from the fields (the direct
+    /// adapter sends it with every call; no `Value` is built).
+    pub fn claims_json(&self) -> String {
+        serde_json::to_string(&self.claim_set()).unwrap_or_else(|_| "null".to_owned())
+    }
+
+    fn claim_set(&self) -> ClaimSet<'_> {
+        ClaimSet {
+            sub: &self.subject,
+            role: "authenticated",
+            aud: "authenticated",
+            email: self.email.as_deref(),
+            name: self.name.as_deref(),
+            org_id: self.org_id.as_deref(),
+            roles: &self.roles,
+            sid: self.session_id.as_deref(),
         }
+    }
+
+    /// The `request.headers` object PostgREST would set (only what the functions read), as
+    /// compact JSON text.
+    pub fn headers_json(&self) -> String {
+        #[derive(Serialize)]
+        struct Headers<'a> {
+            #[serde(rename = "x-request-id", skip_serializing_if = "Option::is_none")]
+            request_id: Option<&'a str>,
+        }
+        serde_json::to_string(&Headers { request_id: self.request_id.as_deref() })
+            .unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// The claims, one definition for both forms ([`Identity::claims`], [`Identity::claims_json`]).
+#[derive(Serialize)]
+struct ClaimSet<'a> {
+    sub: &'a str,
+    role: &'static str,
+    aud: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    roles: &'a [String],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn both_forms_of_the_claims_agree_and_omit_what_is_unknown() {
+        let bare = Identity::new("user_1");
+        assert_eq!(bare.claims_json(), r#"{"sub":"user_1","role":"authenticated","aud":"authenticated"}"#);
+        assert_eq!(bare.headers_json(), "{}");
+        let mut full = Identity::new("user_\"2");
+        full.email = Some("a@example.com".into());
+        full.name = Some("Ada".into());
+        full.org_id = Some("org_1".into());
+        full.roles = vec!["admin".into(), "member".into()];
+        full.session_id = Some("session_1".into());
+        full.request_id = Some("req-1".into());
+        let text: Value = serde_json::from_str(&full.claims_json()).expect("claims JSON");
+        assert_eq!(text, full.claims());
+        assert_eq!(
+            full.claims(),
+            serde_json::json!({"sub": "user_\"2", "role": "authenticated", "aud": "authenticated",
+                "email": "a@example.com", "name": "Ada", "org_id": "org_1",
+                "roles": ["admin", "member"], "sid": "session_1"})
+        );
+        assert_eq!(full.headers_json(), r#"{"x-request-id":"req-1"}"#);
     }
 }

@@ -60,17 +60,22 @@ async fn boundary(
     let method = request.method().clone();
     // The matched route pattern, never the raw path: ids and codes in paths stay out of the
     // logs (an unmatched path is logged as a fixed placeholder), and so does the query string.
-    let route = request.extensions().get::<MatchedPath>().map_or(UNMATCHED, |m| m.as_str()).to_owned();
+    let matched = request.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or(UNMATCHED, MatchedPath::as_str);
 
     // Only kept for the sessions gauge (fingerprinted there, never logged).
-    let session = request.headers().get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let session = request
+        .headers()
+        .get(&crate::mcp::header_names::SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     // Every event logged while the request is handled carries its id (the JSON lines' `span`).
     let span = tracing::info_span!("request", request_id = %request_id.0);
     // With trace export on: continue the caller's `traceparent`, name the route (no-op when off).
-    crate::otlp::start_request(&span, request.headers(), &method, &route);
+    crate::otlp::start_request(&span, request.headers(), &method, route);
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     if response.status().is_client_error() || response.status().is_server_error() {
-        response = if route == *mcp_path {
+        response = if route == &*mcp_path {
             jsonrpc::from_error_response(response, max_body_bytes)
         } else {
             with_envelope(response, &request_id.0, max_body_bytes)
@@ -78,15 +83,15 @@ async fn boundary(
     }
     security_headers::apply(response.headers_mut());
     if let Ok(value) = HeaderValue::from_str(&request_id.0) {
-        response.headers_mut().insert("x-request-id", value);
+        response.headers_mut().insert(&request_id::REQUEST_ID, value);
     }
 
     let status = response.status().as_u16();
     crate::otlp::end_request(&span, status);
     drop(span);
     let elapsed = started.elapsed();
-    crate::metrics::record_http(&route, &method, status, elapsed);
-    if route == *mcp_path {
+    crate::metrics::record_http(route, &method, status, elapsed);
+    if route == &*mcp_path {
         record_session_use(session.as_deref(), &method, &response);
     }
     let latency_ms = (elapsed.as_secs_f64() * 1_000_000.0).round() / 1000.0;
@@ -110,7 +115,7 @@ fn record_session_use(requested: Option<&str>, method: &axum::http::Method, resp
     if !response.status().is_success() {
         return;
     }
-    let created = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok());
+    let created = response.headers().get(&crate::mcp::header_names::SESSION_ID).and_then(|v| v.to_str().ok());
     if let Some(session) = created.or(requested) {
         crate::metrics::record_session(session, method != axum::http::Method::DELETE);
     }

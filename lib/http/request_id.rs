@@ -4,9 +4,16 @@
 //! clients). A value is accepted only if it is short printable ASCII without spaces, so a client
 //! cannot inject log lines or oversized ids. The chosen id is echoed as `x-request-id`.
 
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, HeaderName};
 
-const SOURCES: [&str; 3] = ["x-vercel-id", "x-amzn-trace-id", "x-request-id"];
+static SOURCES: [HeaderName; 3] = [
+    HeaderName::from_static("x-vercel-id"),
+    HeaderName::from_static("x-amzn-trace-id"),
+    HeaderName::from_static("x-request-id"),
+];
+
+/// `x-request-id`, in and out.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const MAX_LEN: usize = 200;
 
 /// The id of one request, available to handlers as a request extension.
@@ -17,7 +24,7 @@ impl RequestId {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         SOURCES
             .iter()
-            .filter_map(|name| headers.get(*name)?.to_str().ok())
+            .filter_map(|name| headers.get(name)?.to_str().ok())
             .find(|value| is_acceptable(value))
             .map(|value| Self(value.to_owned()))
             .unwrap_or_else(|| Self(uuid::Uuid::new_v4().simple().to_string()))

@@ -14,6 +14,7 @@ use rmcp::model::JsonObject;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::header_names;
 use super::list_cache::{Object, VERSION, plain_stateless_headers, present, single};
 use crate::db::Identity;
 use crate::http::jsonrpc;
@@ -82,8 +83,8 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     if message.jsonrpc != "2.0"
         || message.method != "tools/call"
         || !valid_id
-        || single(headers, "mcp-method")? != "tools/call"
-        || single(headers, "mcp-name")? != params.name
+        || single(headers, &header_names::METHOD)? != "tools/call"
+        || single(headers, &header_names::NAME)? != params.name
         || params.meta.0.version != VERSION
         || !crate::tools::exists(&params.name)
         || arguments.get("operation").and_then(Value::as_str) == Some("delete_workspace")

@@ -22,6 +22,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::header_names;
+
 /// The lists that are the same for every caller. (`resources/list` is the caller's workspaces:
 /// never from here.)
 const METHODS: [&str; 3] = ["tools/list", "prompts/list", "resources/templates/list"];
@@ -101,14 +103,14 @@ pub(super) fn plain_stateless_headers(headers: &HeaderMap, allowed_hosts: &[Stri
                 && !extra.contains(&name)
     });
     !unusual
-        && single(headers, "host").is_some_and(|host| host_allowed(host, allowed_hosts))
+        && single(headers, header::HOST).is_some_and(|host| host_allowed(host, allowed_hosts))
         && accepts_json_and_sse(headers)
-        && single(headers, "content-type").is_some_and(is_json_content)
-        && single(headers, "mcp-protocol-version") == Some(VERSION)
+        && single(headers, header::CONTENT_TYPE).is_some_and(is_json_content)
+        && single(headers, &header_names::PROTOCOL_VERSION) == Some(VERSION)
 }
 
 /// The value of `name` when it is present exactly once (duplicates are left to rmcp).
-pub(super) fn single<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+pub(super) fn single(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
     let mut values = headers.get_all(name).iter();
     let value = values.next()?.to_str().ok()?;
     values.next().is_none().then_some(value)
@@ -212,7 +214,7 @@ impl ListCache {
         });
         if message.jsonrpc != "2.0"
             || !valid_id
-            || single(headers, "mcp-method")? != message.method
+            || single(headers, &header_names::METHOD)? != message.method
             || meta.get("io.modelcontextprotocol/protocolVersion").and_then(Value::as_str) != Some(VERSION)
             || !valid_capabilities
         {

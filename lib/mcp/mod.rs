@@ -19,6 +19,17 @@ pub mod session_store;
 mod shared;
 pub mod transport;
 
+/// The MCP header names read on every request, parsed once: a lookup by `&str` parses and
+/// validates the name again each time.
+pub mod header_names {
+    use axum::http::HeaderName;
+
+    pub static METHOD: HeaderName = HeaderName::from_static("mcp-method");
+    pub static NAME: HeaderName = HeaderName::from_static("mcp-name");
+    pub static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
+    pub static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
+}
+
 use std::sync::Arc;
 
 use axum::Router;

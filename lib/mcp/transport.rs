@@ -36,6 +36,7 @@ use std::sync::Arc;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 
+use super::header_names;
 use super::list_cache::ListCache;
 use super::request_checks;
 use super::session_store::KvSessionStore;
@@ -106,7 +107,8 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
             return jsonrpc::payload_too_large(state.config.http.max_body_bytes);
         };
-        let version = parts.headers.get("mcp-protocol-version").and_then(|v| v.to_str().ok()).unwrap_or("");
+        let version =
+            parts.headers.get(&header_names::PROTOCOL_VERSION).and_then(|v| v.to_str().ok()).unwrap_or("");
         kind = match classify(&bytes, version) {
             Ok(kind) => kind,
             Err(response) => return *response,
@@ -119,7 +121,8 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     // One KV round trip: rate limit, session liveness and ownership, sid revocation. Every
     // request carrying a session id is checked, `initialize` included: a deleted session must
     // not be revived by an instance that still holds it in memory.
-    let session = parts.headers.get("mcp-session-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let session =
+        parts.headers.get(&header_names::SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
     // A plain stateless call of an Atoms tool is parsed once, here: the fast path answers it
     // and the limiter reads its operation and id from that parse.
     let (fast, peek) = match (&bytes, kind) {
@@ -194,7 +197,7 @@ async fn serve(
     parts.extensions.insert(crate::http::RequestSpan(tracing::Span::current()));
     let mut response = next.run(Request::from_parts(parts, body)).await;
     if kind == Kind::Initialize
-        && let Some(created) = response.headers().get("mcp-session-id").and_then(|v| v.to_str().ok())
+        && let Some(created) = response.headers().get(&header_names::SESSION_ID).and_then(|v| v.to_str().ok())
     {
         let created = created.to_owned();
         let registered = if guard.store.take_unstored(&created) {
