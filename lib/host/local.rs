@@ -24,16 +24,19 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// Serves until Ctrl-C or SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: TcpListener, router: Router) -> std::io::Result<()> {
     use axum::serve::ListenerExt as _;
-    let router = router.layer(axum::Extension(Listener(listener.local_addr()?)));
+    // Around the router, not `Router::layer`: that would box it around every route, and axum
+    // clones those boxes on every request.
+    let service = tower::Layer::layer(&axum::Extension(Listener(listener.local_addr()?)), router);
     // No Nagle: an event-stream answer (legacy sessions) is written in several pieces, and with
     // Nagle and the client's delayed ACK each request waited ~40 ms (`atoms bench limits`).
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
     // The peer address reaches handlers as `ConnectInfo` (the rate limiter's client address).
-    axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
-        .await
+    let make_service = axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+        SocketAddr,
+    >(service);
+    axum::serve(listener, make_service).with_graceful_shutdown(shutdown_signal()).await
 }
 
 /// [`serve`], flushing `state`'s metrics every `METRICS_FLUSH_SECONDS` (and exported spans,

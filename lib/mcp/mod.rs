@@ -95,9 +95,11 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         tools: tools_backend(state),
     });
     let metadata = guard.metadata.clone();
-    let mcp = Router::new()
-        .route_service(&config.http.mcp_path, service)
-        .layer(axum::middleware::from_fn_with_state(guard, transport::guard));
+    // The guard wraps the service itself: as a `Router::layer` it would be one more box that
+    // axum clones on every request.
+    let guarded =
+        tower::Layer::layer(&axum::middleware::from_fn_with_state(guard, transport::guard), service);
+    let mcp = Router::new().route_service(&config.http.mcp_path, guarded);
     mcp.merge(discovery_routes(config, metadata).with_state(state.clone()))
 }
 
