@@ -132,6 +132,7 @@ async fn tool_calls_over_a_limit_get_a_tool_result_and_classes_have_their_own() 
     let result = &second.body["result"];
     assert_eq!(result["isError"], true, "{result}");
     assert_eq!(result["structuredContent"]["error"]["code"], "rate_limited");
+    assert_eq!(result["resultType"], "complete", "a 2026-07-28 result: {result}");
     assert!(
         result["structuredContent"]["error"]["retry_after_seconds"]
             .as_u64()
@@ -165,6 +166,7 @@ async fn tool_calls_over_a_limit_get_a_tool_result_and_classes_have_their_own() 
             "{meta}: {}",
             answer.body
         );
+        assert_eq!(answer.body["result"]["resultType"], "complete", "{}", answer.body);
     }
 }
 
@@ -340,4 +342,40 @@ async fn sign_in_routes_are_limited_per_address_and_fail_closed() {
     let response = client.get(format!("{base}/auth/login")).send().await.expect("login");
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE, "sign-in fails closed without the KV");
     assert_eq!(list(&base).await.status, StatusCode::OK, "MCP stateless calls fail open");
+}
+
+#[tokio::test]
+async fn a_limited_tool_call_answers_in_the_era_of_its_session() {
+    let redis = support::start_redis();
+    let url = support::redis_url(&redis);
+    let env = limited_env(
+        &url,
+        &[
+            ("RATE_LIMIT_BURST_SIZE", "50"),
+            ("RATE_LIMIT_WRITE_PER_MINUTE", "1"),
+            ("RATE_LIMIT_WRITE_BURST", "1"),
+        ],
+    );
+    let server = support::atoms_serve(&[], &env);
+    let base = format!("http://127.0.0.1:{}", server.port);
+    let legacy = "2025-11-25";
+    let init = post(
+        &base,
+        &[],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": legacy, "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}}),
+    )
+    .await;
+    let session = init.headers["mcp-session-id"].to_str().expect("session id").to_owned();
+    let in_session = [("mcp-session-id", session.as_str()), ("mcp-protocol-version", legacy)];
+    post(&base, &in_session, json!({"jsonrpc": "2.0", "method": "notifications/initialized"})).await;
+    let write = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": "entity_tool",
+        "arguments": {"operation": "create_entity", "workspace_id": "00000000-0000-4000-8000-000000000001",
+        "type": "doc", "name": "x"}}});
+    post(&base, &in_session, write.clone()).await;
+    let limited = post(&base, &in_session, write).await;
+    let result = &limited.body["result"];
+    assert_eq!(result["structuredContent"]["error"]["code"], "rate_limited", "{}", limited.body);
+    // A 2025-11-25 result has no `resultType` (rmcp leaves it out for these peers too).
+    assert!(result.get("resultType").is_none(), "{result}");
 }

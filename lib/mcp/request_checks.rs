@@ -202,14 +202,23 @@ pub(crate) async fn end_sessions(state: &AppState, ids: &[&str]) -> Result<(), c
 
 /// The JSON-RPC answer to a tool call over its limit: a tool result with `isError` and the
 /// stable code `rate_limited`, so agents back off instead of failing the session.
-pub(super) fn limited_tool_call(state: &AppState, id: serde_json::Value, decision: &Decision) -> Response {
+pub(super) fn limited_tool_call(
+    state: &AppState,
+    id: serde_json::Value,
+    decision: &Decision,
+    current_era: bool,
+) -> Response {
     crate::metrics::record_rate_limited();
     let seconds = decision.retry_after_seconds();
     let error = json!({"error": {"code": "rate_limited",
         "message": format!("rate limited: retry in {seconds} s"), "retry_after_seconds": seconds}});
-    let body = json!({"jsonrpc": "2.0", "id": id, "result": {
-        "content": [{"type": "text", "text": error.to_string()}],
-        "structuredContent": error, "isError": true}});
+    let mut result = json!({"content": [{"type": "text", "text": error.to_string()}],
+        "structuredContent": error, "isError": true});
+    if current_era {
+        // Every 2026-07-28 result says it is complete (rmcp leaves it out for older peers).
+        result["resultType"] = json!("complete");
+    }
+    let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
     let mut response = Response::new(axum::body::Body::from(body.to_string()));
     response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     decision.apply(&state.config.rate_limit, response.headers_mut());

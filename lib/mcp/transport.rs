@@ -102,6 +102,8 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     parts.extensions.insert(identity.clone());
 
     let mut kind = Kind::Other;
+    // A 2026-07-28 request (the era is in the header): its results carry `resultType`.
+    let mut current_era = false;
     let bytes = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
@@ -109,6 +111,7 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
         };
         let version =
             parts.headers.get(&header_names::PROTOCOL_VERSION).and_then(|v| v.to_str().ok()).unwrap_or("");
+        current_era = version == super::list_cache::VERSION;
         kind = match classify(&bytes, version) {
             Ok(kind) => kind,
             Err(response) => return *response,
@@ -146,7 +149,7 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
         Ok(decision) => decision,
         Err(request_checks::Refusal::Limited(decision)) if fast.is_some() || peek.is_some() => {
             let id = fast.map(|call| call.id).or(peek.map(|peek| peek.id)).unwrap_or_default();
-            return request_checks::limited_tool_call(state, id, &decision);
+            return request_checks::limited_tool_call(state, id, &decision, current_era);
         }
         Err(refusal) => return refusal.response(state, &parts.headers),
     };
