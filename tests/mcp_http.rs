@@ -566,8 +566,16 @@ async fn local_mode_refuses_tunnelled_and_proxied_requests() {
         support::spawn_app(support::config(&[("PUBLIC_URL", "https://atoms-tunnel.example.com")])).await;
     let public_host = post(&base, &[("host", "atoms-tunnel.example.com")], initialize_body()).await;
     assert_jsonrpc_error(&public_host, StatusCode::FORBIDDEN, -32000);
-    let forwarded = post(&base, &[("x-forwarded-for", "203.0.113.7")], initialize_body()).await;
-    assert_jsonrpc_error(&forwarded, StatusCode::FORBIDDEN, -32000);
+    for (name, value) in [
+        ("x-forwarded-for", "203.0.113.7"),
+        ("X-Real-IP", "203.0.113.7"),
+        ("forwarded", "for=203.0.113.7"),
+        ("cf-connecting-ip", "203.0.113.7"),
+        ("x-forwarded-host", "atoms-tunnel.example.com"),
+    ] {
+        let forwarded = post(&base, &[(name, value)], initialize_body()).await;
+        assert_jsonrpc_error(&forwarded, StatusCode::FORBIDDEN, -32000);
+    }
     let direct = post(&base, &[], initialize_body()).await;
     assert_eq!(direct.status, StatusCode::OK, "a plain loopback client is still the local user");
 }

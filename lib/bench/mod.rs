@@ -63,9 +63,41 @@ pub(crate) fn cpu_times(pid: u32) -> Result<(Duration, Duration), String> {
     Ok((ticks(11), ticks(12)))
 }
 
+/// How many CPUs this process may run on: its affinity mask (`Cpus_allowed_list` of
+/// `/proc/self/status`, e.g. `0-1,4`), which the processes it starts inherit. Not
+/// `available_parallelism`, which also divides by a cgroup CPU quota: a quota of one CPU still
+/// lets the processes wake each other across two.
+pub(crate) fn cpus_allowed() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let list = status.lines().find_map(|line| line.strip_prefix("Cpus_allowed_list:"))?.trim();
+    cpu_list_len(list)
+}
+
+/// The number of CPUs in a kernel CPU list (`0-3,8,10-11`).
+fn cpu_list_len(list: &str) -> Option<usize> {
+    list.split(',').try_fold(0, |count, part| {
+        let (first, last) = part.split_once('-').unwrap_or((part, part));
+        let (first, last): (usize, usize) = (first.trim().parse().ok()?, last.trim().parse().ok()?);
+        Some(count + last.checked_sub(first)? + 1)
+    })
+}
+
 /// The trace-export variables (`OTEL_*`) of this process, handed to the `atoms serve` children
 /// that otherwise start with a clean environment: `OTEL_EXPORTER_OTLP_ENDPOINT=… atoms bench
 /// mcp` measures the server with export on (the variables are read by the child's own config).
 pub(crate) fn trace_export_env() -> Vec<(String, String)> {
     std::env::vars().filter(|(name, _)| name.starts_with("OTEL_")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cpu_lists_are_counted() {
+        assert_eq!(super::cpu_list_len("0"), Some(1));
+        assert_eq!(super::cpu_list_len("0-1"), Some(2));
+        assert_eq!(super::cpu_list_len("0-3,8,10-11"), Some(7));
+        assert_eq!(super::cpu_list_len("3-1"), None);
+        assert_eq!(super::cpu_list_len(""), None);
+        assert!(super::cpus_allowed().is_some_and(|n| n >= 1));
+    }
 }

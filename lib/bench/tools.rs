@@ -27,9 +27,10 @@ pub struct ToolsBenchReport {
     /// CPU per `read_entity` call: `atoms serve`'s and the [`super::floor`] server's.
     pub cpu_per_read: CpuPerCall,
     pub tools_list_bytes: usize,
-    /// CPUs this bench, its servers and a throwaway cluster may run on (the affinity mask:
-    /// `taskset -c 0 atoms bench tools` pins them all to one).
-    pub cpus: usize,
+    /// CPUs in this bench's affinity mask, inherited by its servers and by a throwaway cluster
+    /// (`taskset -c 0 atoms bench tools` pins them all to one; a server given by
+    /// `--database-url` keeps its own placement). `None` when `/proc` does not say.
+    pub cpus: Option<usize>,
     /// (operation, cache hits, cache misses) on a second `atoms serve` with the read cache on;
     /// each miss follows a write to the workspace (which invalidates), samples sorted.
     pub cache: Vec<(&'static str, Vec<Duration>, Vec<Duration>)>,
@@ -177,7 +178,7 @@ pub async fn run(
         misses.sort();
         cache.push((name, hits, misses));
     }
-    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let cpus = super::cpus_allowed();
     Ok(ToolsBenchReport { entities, operations, cpu_per_read, tools_list_bytes, cpus, cache })
 }
 
@@ -355,10 +356,12 @@ impl ToolsBenchReport {
         // On a VM, waking a process on another CPU is an inter-processor interrupt the
         // hypervisor charges to the waker's system time: pinned to one CPU, the figures show
         // the processes' own work.
-        let placement = if self.cpus == 1 {
-            "on 1 CPU".to_owned()
-        } else {
-            format!("on {} CPUs; `taskset -c 0` pins all to one, without cross-CPU wake-ups", self.cpus)
+        let placement = match self.cpus {
+            Some(1) => "on 1 CPU".to_owned(),
+            Some(cpus) => {
+                format!("on {cpus} CPUs; `taskset -c 0` pins all to one, without cross-CPU wake-ups")
+            }
+            None => "CPU placement unknown".to_owned(),
         };
         out.push_str(&format!(
             "CPU per read_entity call ({CPU_CALLS} calls, alternated; user + system; {placement}):\n  \

@@ -88,14 +88,16 @@ impl DirectDb {
 /// The one simple query of a call of `public.<function>(args)` as `identity` (the module doc's
 /// transaction). `function` must be a checked Atoms function name (`Db::rpc` checks it).
 pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_timeout: Duration) -> String {
+    let (claims, headers) = (identity.claims_json(), identity.headers_json());
     let args = serde_json::to_string(args).unwrap_or_else(|_| "null".to_owned());
-    let mut sql = String::with_capacity(320 + args.len());
+    // The statements' own text is under 256 bytes: one allocation in the common case.
+    let mut sql = String::with_capacity(256 + function.len() + claims.len() + headers.len() + args.len());
     sql.push_str("begin;\nset local role authenticated;\nset local statement_timeout = ");
     sql.push_str(&statement_timeout.as_millis().to_string());
     sql.push_str(";\nset local request.jwt.claims = ");
-    push_dollar_quoted(&mut sql, &identity.claims_json());
+    push_dollar_quoted(&mut sql, &claims);
     sql.push_str(";\nset local request.headers = ");
-    push_dollar_quoted(&mut sql, &identity.headers_json());
+    push_dollar_quoted(&mut sql, &headers);
     sql.push_str(";\nselect public.");
     sql.push_str(function);
     sql.push('(');

@@ -5,6 +5,7 @@
 //! Statuses follow the Streamable HTTP transport: 400 for bad requests, 404 for sessions that
 //! are gone (clients re-initialize only on 404), 401/403 for identity and origin refusals.
 
+use axum::body::Body;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -41,8 +42,11 @@ pub fn success(
     body.extend_from_slice(b",\"result\":");
     write_result(&mut body)?;
     body.push(b'}');
-    let mut response = body.into_response();
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    let mut response = Response::new(Body::from(body));
+    // Room for what the boundary adds (security, CORS, request id): no rehashing on the way out.
+    let headers = response.headers_mut();
+    headers.reserve(16);
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     Ok(response)
 }
 

@@ -23,7 +23,7 @@
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, HeaderName, Method, header};
 
 use crate::auth::discovery::{self, ChallengeError, MetadataCache};
 use crate::auth::verify::{Failure, Verifier};
@@ -383,6 +383,15 @@ fn query_has_token(query: Option<&str>) -> bool {
     query.is_some_and(|q| q.split('&').any(|pair| pair.split('=').next() == Some("access_token")))
 }
 
+/// Headers a proxy or tunnel adds (parsed once: a `&str` name is parsed on every lookup).
+static FORWARDING_HEADERS: [HeaderName; 5] = [
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-real-ip"),
+    HeaderName::from_static("cf-connecting-ip"),
+    HeaderName::from_static("x-forwarded-host"),
+];
+
 /// The local mode's identity (see [`identify`]).
 fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<Response>> {
     let loopback = request.extensions.get::<Listener>().is_some_and(Listener::is_loopback);
@@ -399,9 +408,7 @@ fn local_identity(guard: &GuardState, request: &Parts) -> Result<Identity, Box<R
         .rsplit_once(':')
         .filter(|(name, port)| !name.ends_with(':') && port.parse::<u16>().is_ok())
         .map_or(host, |(name, _)| name);
-    let forwarded = ["forwarded", "x-forwarded-for", "x-real-ip", "cf-connecting-ip", "x-forwarded-host"]
-        .iter()
-        .any(|name| request.headers.contains_key(*name));
+    let forwarded = FORWARDING_HEADERS.iter().any(|name| request.headers.contains_key(name));
     if !crate::config::is_loopback_host(host_name) || forwarded {
         tracing::info!(reason = "proxied or public host in local mode", "request refused");
         return Err(Box::new(jsonrpc::error(
