@@ -6,11 +6,9 @@
 
 use axum::http::{HeaderMap, HeaderName};
 
-static SOURCES: [HeaderName; 3] = [
-    HeaderName::from_static("x-vercel-id"),
-    HeaderName::from_static("x-amzn-trace-id"),
-    HeaderName::from_static("x-request-id"),
-];
+static SOURCES: [&HeaderName; 3] = [&VERCEL_ID, &AMAZON_TRACE_ID, &REQUEST_ID];
+static VERCEL_ID: HeaderName = HeaderName::from_static("x-vercel-id");
+static AMAZON_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 
 /// `x-request-id`, in and out.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -24,7 +22,7 @@ impl RequestId {
     pub fn from_headers(headers: &HeaderMap) -> Self {
         SOURCES
             .iter()
-            .filter_map(|name| headers.get(name)?.to_str().ok())
+            .filter_map(|name| headers.get(*name)?.to_str().ok())
             .find(|value| is_acceptable(value))
             .map(|value| Self(value.to_owned()))
             .unwrap_or_else(|| Self(uuid::Uuid::new_v4().simple().to_string()))

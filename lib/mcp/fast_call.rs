@@ -110,18 +110,10 @@ mod tests {
     use super::{VERSION, eligible};
 
     fn headers() -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        for (name, value) in [
-            ("host", "localhost"),
-            ("accept", "application/json, text/event-stream"),
-            ("content-type", "application/json"),
-            ("mcp-protocol-version", VERSION),
+        crate::mcp::list_cache::tests::plain_headers(&[
             ("mcp-method", "tools/call"),
             ("mcp-name", "entity_tool"),
-        ] {
-            headers.insert(name, HeaderValue::from_static(value));
-        }
-        headers
+        ])
     }
 
     fn with_meta(meta: serde_json::Value) -> bool {

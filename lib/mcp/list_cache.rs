@@ -264,23 +264,30 @@ impl ListCache {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use axum::http::{HeaderMap, HeaderValue};
     use serde_json::json;
 
     use super::{ListCache, VERSION};
 
-    fn eligible(body: &serde_json::Value) -> bool {
+    /// The headers of a plain stateless request to `localhost`, plus `extra` (the `Mcp-Method`,
+    /// …). Shared with `fast_call`'s tests.
+    pub(in crate::mcp) fn plain_headers(extra: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut headers = HeaderMap::new();
-        for (name, value) in [
+        let base = [
             ("host", "localhost"),
             ("accept", "application/json, text/event-stream"),
             ("content-type", "application/json"),
             ("mcp-protocol-version", VERSION),
-            ("mcp-method", "tools/list"),
-        ] {
-            headers.insert(name, HeaderValue::from_static(value));
+        ];
+        for (name, value) in base.iter().chain(extra) {
+            headers.insert(*name, HeaderValue::from_static(value));
         }
+        headers
+    }
+
+    fn eligible(body: &serde_json::Value) -> bool {
+        let headers = plain_headers(&[("mcp-method", "tools/list")]);
         let cache = ListCache::new(true);
         cache.eligible(&headers, body.to_string().as_bytes(), &["localhost".to_owned()]).is_some()
     }
