@@ -42,11 +42,15 @@ impl DirectDb {
         Ok(Self { pool: Pool::new(config, pool_size, statement_timeout), statement_timeout })
     }
 
-    /// Calls `public.<function>(args)` as `identity` in one transaction.
-    pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
-        let text = self.run(&rpc_sql(function, args, identity, self.statement_timeout)).await?;
-        serde_json::from_str(&text)
-            .map_err(|_| DbError::Internal(format!("{function} returned invalid JSON")))
+    /// Calls `public.<function>(args)` as `identity` in one transaction: its JSON as Postgres
+    /// writes it (`null` for SQL NULL).
+    pub async fn rpc_text(
+        &self,
+        function: &str,
+        args: &Value,
+        identity: &Identity,
+    ) -> Result<String, DbError> {
+        self.run(&rpc_sql(function, args, identity, self.statement_timeout)).await
     }
 
     /// `select 1`, for health checks.

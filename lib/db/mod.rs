@@ -65,6 +65,18 @@ impl Db {
     /// Calls `public.<function>(args)` as `identity`. `function` must be an `atoms_` function
     /// name (it is part of the statement / URL, so it is checked, never escaped).
     pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
+        let text = self.rpc_text(function, args, identity).await?;
+        parse_result(function, &text)
+    }
+
+    /// [`Self::rpc`]'s answer as the JSON text the database wrote, not yet parsed (for callers
+    /// that write it on without a `Value`: `crate::tools::compact`).
+    pub async fn rpc_text(
+        &self,
+        function: &str,
+        args: &Value,
+        identity: &Identity,
+    ) -> Result<String, DbError> {
         if !is_function_name(function) {
             return Err(DbError::InvalidArgument(format!("{function:?} is not an Atoms database function")));
         }
@@ -73,10 +85,10 @@ impl Db {
         let span = tracing::info_span!("db", function, outcome = Empty);
         let call = async {
             match self {
-                Self::Direct(db) => db.rpc(function, args, identity).await,
+                Self::Direct(db) => db.rpc_text(function, args, identity).await,
                 // Boxed: an HTTP client's future is kilobytes, and would otherwise size every
                 // future that awaits an rpc — allocated and copied per request.
-                Self::Postgrest(db) => Box::pin(db.rpc(function, args, identity)).await,
+                Self::Postgrest(db) => Box::pin(db.rpc_text(function, args, identity)).await,
             }
         };
         let result = call.instrument(span.clone()).await;
@@ -91,6 +103,11 @@ impl Db {
             Self::Postgrest(db) => db.ping().await,
         }
     }
+}
+
+/// A function's JSON text as a `Value`.
+pub fn parse_result(function: &str, text: &str) -> Result<Value, DbError> {
+    serde_json::from_str(text).map_err(|_| DbError::Internal(format!("{function} returned invalid JSON")))
 }
 
 fn is_function_name(name: &str) -> bool {

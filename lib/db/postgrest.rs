@@ -32,7 +32,13 @@ impl PostgrestDb {
         Self { config, http, timeout }
     }
 
-    pub async fn rpc(&self, function: &str, args: &Value, identity: &Identity) -> Result<Value, DbError> {
+    /// Calls `public.<function>(args)` as `identity`: the JSON text PostgREST answers.
+    pub async fn rpc_text(
+        &self,
+        function: &str,
+        args: &Value,
+        identity: &Identity,
+    ) -> Result<String, DbError> {
         let token = match &self.config.identity {
             PostgrestIdentity::Mint { jwt_secret } => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
@@ -64,7 +70,7 @@ impl PostgrestDb {
         let status = response.status();
         let body = response.bytes().await.map_err(|e| transport(&e))?;
         if status.is_success() {
-            return serde_json::from_slice(&body)
+            return String::from_utf8(body.into())
                 .map_err(|_| DbError::Internal(format!("{function} returned invalid JSON")));
         }
         Err(error_from(status, &body))

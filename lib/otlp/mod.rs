@@ -12,7 +12,7 @@
 //! atomic load.
 
 mod export;
-mod ids;
+pub(crate) mod ids;
 mod json;
 mod layer;
 

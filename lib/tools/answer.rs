@@ -1,6 +1,7 @@
 //! What a tool call produced, before it is written: rmcp's [`CallToolResult`] for the rmcp path,
 //! or the same result's JSON written directly for the `tools/call` fast path
-//! (`crate::mcp::fast_call`).
+//! (`crate::mcp::fast_call`). A successful envelope usually arrives already written, from the
+//! database's text ([`super::compact`]).
 //!
 //! Most answers are an envelope (or an error object) sent twice — as `structuredContent` and as
 //! one text block holding its JSON. rmcp's serializer walks the value for each, escaping the
@@ -15,6 +16,9 @@ use serde_json::Value;
 pub enum Answer {
     /// `value` as structured content and as one text block (`is_error` for a failure).
     Structured { value: Value, is_error: bool },
+    /// A successful envelope's compact JSON, written by [`super::compact`] (as structured
+    /// content and as one text block).
+    Envelope(Vec<u8>),
     /// Anything else, finished (an export's embedded resource).
     Result(CallToolResult),
 }
@@ -32,10 +36,12 @@ impl Answer {
         match self {
             Self::Structured { value, is_error } => {
                 let text = serde_json::to_string(&value).unwrap_or_default();
-                let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-                result.structured_content = Some(value);
-                result.is_error = Some(is_error);
-                result
+                structured(text, value, is_error)
+            }
+            Self::Envelope(json) => {
+                // Always JSON (compact writes only what it read as JSON), and so UTF-8.
+                let value = serde_json::from_slice(&json).unwrap_or(Value::Null);
+                structured(String::from_utf8(json).unwrap_or_default(), value, false)
             }
             Self::Result(result) => result,
         }
@@ -44,11 +50,11 @@ impl Answer {
     /// Appends the JSON rmcp writes for [`Self::into_result`] (a 2026-07-28 result, which
     /// carries `resultType`) to `out`.
     pub fn write_json(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        let (value, is_error) = match self {
-            Self::Structured { value, is_error } => (value, is_error),
+        let (text, is_error) = match self {
+            Self::Structured { value, is_error } => (serde_json::to_vec(&value)?, is_error),
+            Self::Envelope(json) => (json, false),
             Self::Result(result) => return serde_json::to_writer(out, &result),
         };
-        let text = serde_json::to_vec(&value)?;
         out.reserve(2 * text.len() + 128);
         out.extend_from_slice(br#"{"resultType":"complete","content":[{"type":"text","text":""#);
         push_escaped_json(&text, out);
@@ -57,6 +63,14 @@ impl Answer {
         out.extend_from_slice(if is_error { br#","isError":true}"# } else { br#","isError":false}"# });
         Ok(())
     }
+}
+
+/// `text` (the JSON of `value`) as structured content and as one text block.
+fn structured(text: String, value: Value, is_error: bool) -> CallToolResult {
+    let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+    result.structured_content = Some(value);
+    result.is_error = Some(is_error);
+    result
 }
 
 /// Appends `json` (serde_json's compact output) as the body of a JSON string. Such text holds
@@ -103,6 +117,21 @@ mod tests {
                 assert_eq!(direct, by_rmcp);
             }
         }
+    }
+
+    #[test]
+    fn an_envelope_written_from_the_databases_text_is_what_rmcp_writes() {
+        let text = r#"{"name": "quote \" é\n", "id": "3f", "metadata": {"b": [1, -2], "a": null}}"#;
+        let envelope =
+            || Answer::Envelope(crate::tools::compact::envelope("read_entity", text).expect("plain"));
+        let (by_rmcp, direct) = both_ways(envelope);
+        assert_eq!(direct, by_rmcp);
+        let result: serde_json::Value = serde_json::from_str(&by_rmcp).expect("JSON");
+        assert_eq!(result["structuredContent"]["data"]["metadata"]["b"], json!([1, -2]));
+        assert_eq!(
+            result["content"][0]["text"],
+            serde_json::to_string(&result["structuredContent"]).expect("text")
+        );
     }
 
     #[test]

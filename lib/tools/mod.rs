@@ -6,11 +6,13 @@
 //! `{operation, data, next_cursor?}` (as `structuredContent` and as one text block). Failures are
 //! tool results with `isError` and `{error: {code, message}}`; only an unknown tool name is a
 //! JSON-RPC error. [`export`] renders export pages; [`cache`] answers slow reads from the shared
-//! KV and is invalidated by every write.
+//! KV and is invalidated by every write; [`compact`] writes the envelope straight from the
+//! database's JSON text.
 
 mod answer;
 pub mod cache;
 pub mod catalog;
+pub mod compact;
 mod export;
 
 pub use answer::Answer;
@@ -93,8 +95,8 @@ async fn run(
         return Ok(Answer::Result(export::result(page, format)));
     }
     let Some(cache) = &backend.cache else {
-        let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
-        return Ok(Answer::ok(envelope(operation.name, data)));
+        let text = db.rpc_text(operation.function, &Value::Object(arguments), identity).await?;
+        return from_database(operation, &text);
     };
     if cache::CACHED.contains(&operation.name)
         && let Some(workspace) = workspace_of(db, cache, identity, &arguments).await
@@ -112,15 +114,29 @@ async fn run(
     let is_write = crate::limits::Class::of_operation(operation.name) == Some(crate::limits::Class::Write)
         && arguments.get("dry_run") != Some(&Value::Bool(true));
     let named_workspace = arguments.get("workspace_id").cloned();
-    let data = db.rpc(operation.function, &Value::Object(arguments), identity).await?;
+    let text = db.rpc_text(operation.function, &Value::Object(arguments), identity).await?;
     if is_write {
         let mut named = Map::new();
-        if let Some(workspace) = named_workspace {
-            named.insert("workspace_id".to_owned(), workspace);
-        }
+        // The result is read only when the arguments do not name the workspace.
+        let data = match named_workspace {
+            Some(workspace) => {
+                named.insert("workspace_id".to_owned(), workspace);
+                Value::Null
+            }
+            None => crate::db::parse_result(operation.function, &text)?,
+        };
         cache.invalidate(cache::written_workspace(&named, &data).as_deref()).await;
     }
-    Ok(Answer::ok(envelope(operation.name, data)))
+    from_database(operation, &text)
+}
+
+/// The answer of `operation` from its function's JSON text: written straight through where
+/// [`compact`] is exact, else through a `Value`.
+fn from_database(operation: &Operation, text: &str) -> Result<Answer, ToolError> {
+    match compact::envelope(operation.name, text) {
+        Some(json) => Ok(Answer::Envelope(json)),
+        None => Ok(Answer::ok(envelope(operation.name, crate::db::parse_result(operation.function, text)?))),
+    }
 }
 
 /// The workspace a cacheable read addresses: its `workspace_id`, or for an entity-addressed
