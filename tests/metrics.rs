@@ -225,6 +225,10 @@ async fn tool_calls_and_refused_credentials_are_counted() {
     assert_eq!(value(&samples, "atoms_tool_calls_total", &tool), 1.0, "{text}");
     let timing = [("tool", "entity_tool"), ("operation", "read_entity")];
     assert_eq!(value(&samples, "atoms_tool_call_duration_seconds_count", &timing), 1.0);
+    // The answered call took the fast path, and is counted as a request all the same (the
+    // refused one never got that far).
+    let request = [("method", "tools/call"), ("era", "2026-07-28")];
+    assert_eq!(value(&samples, "atoms_mcp_requests_total", &request), 1.0, "{text}");
 }
 
 #[tokio::test]

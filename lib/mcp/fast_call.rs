@@ -72,7 +72,10 @@ struct Meta<'a> {
 
 /// `Some` when `headers` + `body` are a plain stateless `tools/call` this module may answer.
 pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<FastCall> {
-    if !plain_stateless_headers(headers, allowed_hosts, &["mcp-name"]) {
+    // The headers first: they turn away every other request without reading the body.
+    if !plain_stateless_headers(headers, allowed_hosts, &["mcp-name"])
+        || single(headers, &header_names::METHOD)? != "tools/call"
+    {
         return None;
     }
     let Object(message): Object<Message<'_>> = serde_json::from_slice(body).ok()?;
@@ -83,7 +86,6 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     if message.jsonrpc != "2.0"
         || message.method != "tools/call"
         || !valid_id
-        || single(headers, &header_names::METHOD)? != "tools/call"
         || single(headers, &header_names::NAME)? != params.name
         || params.meta.0.version != VERSION
         || !crate::tools::exists(&params.name)

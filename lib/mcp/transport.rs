@@ -104,6 +104,9 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     let mut kind = Kind::Other;
     // A 2026-07-28 request (the era is in the header): its results carry `resultType`.
     let mut current_era = false;
+    // A plain stateless call of an Atoms tool is parsed once, here: it is classified by that
+    // parse, the fast path answers it, and the limiter reads its operation and id from it.
+    let mut fast = None;
     let bytes = if parts.method == Method::POST {
         // The boundary already bounded the body size; a read error means the limit was hit.
         let Ok(bytes) = axum::body::to_bytes(body, state.config.http.max_body_bytes).await else {
@@ -112,9 +115,18 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
         let version =
             parts.headers.get(&header_names::PROTOCOL_VERSION).and_then(|v| v.to_str().ok()).unwrap_or("");
         current_era = version == super::list_cache::VERSION;
-        kind = match classify(&bytes, version) {
-            Ok(kind) => kind,
-            Err(response) => return *response,
+        if guard.atoms_tools {
+            fast = super::fast_call::eligible(&parts.headers, &bytes, &guard.allowed_hosts);
+        }
+        kind = if fast.is_some() {
+            // What `classify` would find: a JSON-RPC 2.0 object whose method is tools/call.
+            crate::metrics::record_mcp_request("tools/call", version);
+            Kind::ToolCall
+        } else {
+            match classify(&bytes, version) {
+                Ok(kind) => kind,
+                Err(response) => return *response,
+            }
         };
         Ok(bytes)
     } else {
@@ -126,18 +138,9 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     // not be revived by an instance that still holds it in memory.
     let session =
         parts.headers.get(&header_names::SESSION_ID).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    // A plain stateless call of an Atoms tool is parsed once, here: the fast path answers it
-    // and the limiter reads its operation and id from that parse.
-    let (fast, peek) = match (&bytes, kind) {
-        (Ok(bytes), Kind::ToolCall) => {
-            let fast = guard
-                .atoms_tools
-                .then(|| super::fast_call::eligible(&parts.headers, bytes, &guard.allowed_hosts))
-                .flatten();
-            let peek = if fast.is_none() { Some(ToolCallPeek::of(bytes)) } else { None };
-            (fast, peek)
-        }
-        _ => (None, None),
+    let peek = match (&bytes, kind) {
+        (Ok(bytes), Kind::ToolCall) if fast.is_none() => Some(ToolCallPeek::of(bytes)),
+        _ => None,
     };
     let operation = match (&fast, &peek) {
         (Some(call), _) => call.operation(),
