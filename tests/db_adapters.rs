@@ -324,3 +324,49 @@ async fn the_envelope_written_from_the_databases_text_is_what_serde_writes() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_failed_call_is_rolled_back_whole_and_its_connection_reused_clean() {
+    // One connection: the calls after the failure run on the very connection it failed on.
+    let url = database_with(
+        "create table public.atoms_test_log (who text);
+         grant insert, select on public.atoms_test_log to authenticated;
+         create function public.atoms_test_write_then_fail(jsonb) returns jsonb language plpgsql as
+           $$ begin insert into public.atoms_test_log values (current_setting('request.jwt.claims')::jsonb ->> 'sub');
+                    raise exception 'failed after writing'; end $$;
+         create function public.atoms_test_state(jsonb) returns jsonb language sql as
+           $$ select jsonb_build_object('pid', pg_backend_pid(), 'user', current_user,
+                'sub', current_setting('request.jwt.claims')::jsonb ->> 'sub',
+                'rows', (select count(*) from public.atoms_test_log)) $$;
+         grant execute on all functions in schema public to authenticated;",
+    )
+    .await;
+    let db = Db::direct(&url, &config(1, 1000)).expect("adapter");
+    let before = db.rpc("atoms_test_state", &json!({}), &alice()).await.expect("state");
+    let failed = db.rpc("atoms_test_write_then_fail", &json!({}), &alice()).await.expect_err("raises");
+    assert_eq!(failed.code(), "internal");
+    let bob = Identity::new("user_02BOB");
+    let after = db.rpc("atoms_test_state", &json!({}), &bob).await.expect("the connection is usable");
+    assert_eq!(after["pid"], before["pid"], "the same connection, reused after the error");
+    assert_eq!(after["user"], "authenticated");
+    assert_eq!(after["sub"], "user_02BOB", "the next call runs as its own caller");
+    assert_eq!(after["rows"], 0, "the failed call's write was rolled back");
+
+    // As the administrator: no transaction left open or aborted on the server either.
+    let (admin, connection) =
+        tokio_postgres::connect(url.expose(), tokio_postgres::NoTls).await.expect("admin");
+    tokio::spawn(connection);
+    let states = admin
+        .query(
+            "select state from pg_stat_activity
+              where datname = current_database() and application_name = 'atoms' and pid <> pg_backend_pid()",
+            &[],
+        )
+        .await
+        .expect("activity");
+    let states: Vec<String> = states.iter().map(|row| row.get(0)).collect();
+    assert_eq!(states, ["idle"], "one idle connection, not idle in (aborted) transaction");
+    let rows: i64 =
+        admin.query_one("select count(*) from public.atoms_test_log", &[]).await.expect("count").get(0);
+    assert_eq!(rows, 0);
+}

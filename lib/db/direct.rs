@@ -2,14 +2,16 @@
 //! network round trip — doing what PostgREST does:
 //!
 //! ```sql
-//! begin;
 //! set local role authenticated;
 //! set local statement_timeout = <ms>;
 //! set local request.jwt.claims = <claims>;
 //! set local request.headers = <headers>;
 //! select public.<function>(<args>::jsonb)::text;
-//! commit;
 //! ```
+//!
+//! The statements of one simple-query message run as one implicit transaction (`SET LOCAL`
+//! included): it commits when the last one succeeds, and an error rolls all of it back and
+//! ends it — the connection is idle again either way, with nothing left to send.
 //!
 //! The simple query protocol uses no prepared statements at all, so the adapter works behind
 //! PgBouncer / Supavisor in transaction mode. Values travel as dollar-quoted literals with a
@@ -58,12 +60,13 @@ impl DirectDb {
         self.run("select '1'").await.map(drop)
     }
 
-    /// Runs a simple query and returns the first column of its last row (`null` for SQL NULL).
+    /// Runs a simple query (with no transaction control of its own) and returns the first
+    /// column of its last row (`null` for SQL NULL).
     ///
-    /// The connection goes back to the pool only once its transaction is known closed: the
-    /// query completed (it ends in `commit`) or a rollback after an error did. If this future is
-    /// dropped mid-query, or the rollback fails or times out, the connection is closed instead
-    /// (the server then rolls back) — never handed, aborted, to the next caller.
+    /// The connection goes back to the pool only once the server has answered the whole
+    /// message — committed, or (on an error it reports) rolled back the implicit transaction.
+    /// If this future is dropped mid-query, or the connection fails, it is closed instead (the
+    /// server then rolls back) — never handed, mid-transaction, to the next caller.
     async fn run(&self, sql: &str) -> Result<String, DbError> {
         let mut connection = self.pool.get().await?;
         // The server enforces the statement timeout; this bound also covers a dead network.
@@ -75,14 +78,16 @@ impl DirectDb {
                 Ok(last_value(&messages).unwrap_or_default())
             }
             Ok(Err(error)) => {
-                let mapped = map_error(&error);
-                // A failed statement leaves the transaction open and aborted: roll it back
-                // (bounded) before the connection is reused.
-                let rollback = connection.client().batch_execute("rollback");
-                if let Ok(Ok(())) = tokio::time::timeout(ROLLBACK_TIMEOUT, rollback).await {
+                // An error the server reported ended the implicit transaction; anything else
+                // (the connection broke, or the server is ending the session: FATAL, PANIC)
+                // leaves the connection to be closed.
+                let statement_failed = error
+                    .as_db_error()
+                    .is_some_and(|db| db.parsed_severity() == Some(tokio_postgres::error::Severity::Error));
+                if statement_failed {
                     connection.release();
                 }
-                Err(mapped)
+                Err(map_error(&error))
             }
             Err(_) => Err(DbError::Timeout),
         }
@@ -96,7 +101,7 @@ pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_time
     let args = serde_json::to_string(args).unwrap_or_else(|_| "null".to_owned());
     // The statements' own text is under 256 bytes: one allocation in the common case.
     let mut sql = String::with_capacity(256 + function.len() + claims.len() + headers.len() + args.len());
-    sql.push_str("begin;\nset local role authenticated;\nset local statement_timeout = ");
+    sql.push_str("set local role authenticated;\nset local statement_timeout = ");
     sql.push_str(&statement_timeout.as_millis().to_string());
     sql.push_str(";\nset local request.jwt.claims = ");
     push_dollar_quoted(&mut sql, &claims);
@@ -106,12 +111,9 @@ pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_time
     sql.push_str(function);
     sql.push('(');
     push_dollar_quoted(&mut sql, &args);
-    sql.push_str("::jsonb)::text;\ncommit;");
+    sql.push_str("::jsonb)::text;");
     sql
 }
-
-/// How long a rollback after a failed call may take before the connection is closed instead.
-const ROLLBACK_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The first column of the last row: the function's own result, `null` when it returned NULL.
 pub(crate) fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
@@ -172,11 +174,11 @@ mod tests {
         let (head, call) = sql.split_once("select public.atoms_entity_get(").expect("the call");
         assert_eq!(
             head,
-            "begin;\nset local role authenticated;\nset local statement_timeout = 5000;\n\
+            "set local role authenticated;\nset local statement_timeout = 5000;\n\
              set local request.jwt.claims = $a${\"sub\":\"user_1\",\"role\":\"authenticated\",\"aud\":\"authenticated\"}$a$;\n\
              set local request.headers = $a${\"x-request-id\":\"req-1\"}$a$;\n"
         );
-        let literal = call.strip_suffix("::jsonb)::text;\ncommit;").expect("the end");
+        let literal = call.strip_suffix("::jsonb)::text;").expect("the end");
         // The argument carries `$a$`: it travels under another tag, whole.
         assert!(!literal.starts_with("$a$"));
         let tag = &literal[..literal[1..].find('$').map(|i| i + 2).expect("tag")];
