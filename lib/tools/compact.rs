@@ -134,19 +134,21 @@ impl Writer<'_> {
         self.at += 1;
         let start = self.at;
         loop {
-            match *self.text.get(self.at)? {
-                b'"' => {
-                    self.at += 1;
-                    return Some(start..self.at - 1);
-                }
-                b'\\' if !is_key => {
-                    let length = canonical_escape(&self.text[self.at..])?;
-                    self.at += length;
-                }
-                // Raw control characters are not JSON.
-                byte if byte < 0x20 || byte == b'\\' => return None,
-                _ => self.at += 1,
+            let rest = &self.text[self.at..];
+            let special = memchr::memchr2(b'"', b'\\', rest)?;
+            // Raw control characters are not JSON (`min` over bytes is vectorized).
+            if rest[..special].iter().copied().min().is_some_and(|byte| byte < 0x20) {
+                return None;
             }
+            self.at += special;
+            if self.text[self.at] == b'"' {
+                self.at += 1;
+                return Some(start..self.at - 1);
+            }
+            if is_key {
+                return None;
+            }
+            self.at += canonical_escape(&self.text[self.at..])?;
         }
     }
 
@@ -190,7 +192,7 @@ impl Writer<'_> {
         self.at += 1;
         let start = self.out.len();
         self.out.push(b'{');
-        let mut members: Vec<Member> = Vec::new();
+        let mut members: Vec<Member> = Vec::with_capacity(16);
         let mut cursor = None;
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
