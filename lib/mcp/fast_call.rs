@@ -78,7 +78,10 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     {
         return None;
     }
-    let Object(message): Object<Message<'_>> = serde_json::from_slice(body).ok()?;
+    // Read as `str`: its UTF-8 is checked once, not string by string (a body that is not UTF-8
+    // is rmcp's to refuse).
+    let body = std::str::from_utf8(body).ok()?;
+    let Object(message): Object<Message<'_>> = serde_json::from_str(body).ok()?;
     let Object(params) = message.params;
     // rmcp's ids are strings or i64 (a larger number is refused there).
     let valid_id = message.id.is_string() || message.id.is_i64();
