@@ -8,7 +8,7 @@
 //! 503 (a revoked credential must never pass); one that needs it only for the limiter passes
 //! when `RATE_LIMIT_FAIL_OPEN` (the default), logged.
 
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use serde_json::json;
 
@@ -212,15 +212,20 @@ pub(super) fn limited_tool_call(
     let seconds = decision.retry_after_seconds();
     let error = json!({"error": {"code": "rate_limited",
         "message": format!("rate limited: retry in {seconds} s"), "retry_after_seconds": seconds}});
-    let mut result = json!({"content": [{"type": "text", "text": error.to_string()}],
-        "structuredContent": error, "isError": true});
-    if current_era {
-        // Every 2026-07-28 result says it is complete (rmcp leaves it out for older peers).
-        result["resultType"] = json!("complete");
-    }
-    let body = json!({"jsonrpc": "2.0", "id": id, "result": result});
-    let mut response = Response::new(axum::body::Body::from(body.to_string()));
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    // The one tool-result shape, written as rmcp writes it in the session's era (a 2026-07-28
+    // result says it is complete; older peers get no `resultType`).
+    let answer = crate::tools::Answer::Structured { value: error, is_error: true };
+    let written = serde_json::to_vec(&id).and_then(|id| {
+        if current_era {
+            jsonrpc::success(&id, 256, |body| answer.write_json(body))
+        } else {
+            let mut result = answer.into_result();
+            result.result_type = None;
+            jsonrpc::success(&id, 256, |body| serde_json::to_writer(body, &result))
+        }
+    });
+    let mut response =
+        written.unwrap_or_else(|_| jsonrpc::unavailable("the tool result could not be written"));
     decision.apply(&state.config.rate_limit, response.headers_mut());
     response
 }
