@@ -17,14 +17,19 @@ pub mod page;
 pub mod request_id;
 mod security_headers;
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use tower::Service;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -35,29 +40,79 @@ use crate::config::HttpConfig;
 
 /// Wraps `router` in the boundary layers.
 pub fn with_boundary(router: Router, config: &HttpConfig) -> Router {
-    let max_body_bytes = config.max_body_bytes;
-    let mcp_path: std::sync::Arc<str> = config.mcp_path.as_str().into();
+    let boundary =
+        BoundaryLayer { max_body_bytes: config.max_body_bytes, mcp_path: config.mcp_path.as_str().into() };
     // One layer made of the four: axum boxes each `Router::layer` around every route and clones
     // the boxes on every request, so one box instead of four.
     router.layer(
         tower::ServiceBuilder::new()
-            .layer(middleware::from_fn(move |request: Request, next: Next| {
-                boundary(request, next, max_body_bytes, mcp_path.clone())
-            }))
+            .layer(boundary)
             .layer(cors::layer())
             .layer(CatchPanicLayer::custom(|_panic| ApiError::internal().into_response()))
-            .layer(RequestBodyLimitLayer::new(max_body_bytes))
+            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
             .layer(DefaultBodyLimit::disable()),
     )
 }
 
-/// Request id, log line, error envelope and security headers for one request.
-async fn boundary(
-    mut request: Request,
-    next: Next,
+/// Layer 1 as a tower layer: [`boundary`] around the rest. A plain service rather than axum's
+/// `middleware::from_fn`, which boxes the inner service and its future once more per request.
+#[derive(Clone)]
+struct BoundaryLayer {
     max_body_bytes: usize,
-    mcp_path: std::sync::Arc<str>,
-) -> Response {
+    mcp_path: Arc<str>,
+}
+
+impl<S> tower::Layer<S> for BoundaryLayer {
+    type Service = Boundary<S>;
+
+    fn layer(&self, inner: S) -> Boundary<S> {
+        Boundary { inner, max_body_bytes: self.max_body_bytes, mcp_path: self.mcp_path.clone() }
+    }
+}
+
+#[derive(Clone)]
+struct Boundary<S> {
+    inner: S,
+    max_body_bytes: usize,
+    mcp_path: Arc<str>,
+}
+
+impl<S, B> Service<Request> for Boundary<S>
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        // The service polled ready serves this request; its clone waits for the next one.
+        let waiting = self.inner.clone();
+        let ready = std::mem::replace(&mut self.inner, waiting);
+        let (max_body_bytes, mcp_path) = (self.max_body_bytes, self.mcp_path.clone());
+        Box::pin(async move { Ok(boundary(request, ready, max_body_bytes, mcp_path).await) })
+    }
+}
+
+/// Request id, log line, error envelope and security headers for one request.
+async fn boundary<S, B>(
+    mut request: Request,
+    mut inner: S,
+    max_body_bytes: usize,
+    mcp_path: Arc<str>,
+) -> Response
+where
+    S: Service<Request, Response = axum::http::Response<B>, Error = Infallible>,
+    B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+    B::Error: Into<axum::BoxError>,
+{
     let started = Instant::now();
     let request_id = RequestId::from_headers(request.headers());
     request.extensions_mut().insert(request_id.clone());
@@ -77,7 +132,11 @@ async fn boundary(
     let span = tracing::info_span!("request", request_id = %request_id.0);
     // With trace export on: continue the caller's `traceparent`, name the route (no-op when off).
     crate::otlp::start_request(&span, request.headers(), &method, route);
-    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    let handled = tracing::Instrument::instrument(inner.call(request), span.clone()).await;
+    let mut response = match handled {
+        Ok(response) => response.map(Body::new),
+        Err(never) => match never {},
+    };
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == &*mcp_path {
             jsonrpc::from_error_response(response, max_body_bytes)
