@@ -2,8 +2,7 @@
 //!
 //! Checked in order: `x-vercel-id` (Vercel), `x-amzn-trace-id` (AWS), `x-request-id` (proxies,
 //! clients). A value is accepted only if it is short printable ASCII without spaces, so a client
-//! cannot inject log lines or oversized ids; without one, an id is generated. The chosen id is
-//! echoed as `x-request-id`.
+//! cannot inject log lines or oversized ids. The chosen id is echoed as `x-request-id`.
 
 use axum::http::{HeaderMap, HeaderName};
 
@@ -26,14 +25,7 @@ impl RequestId {
             .filter_map(|name| headers.get(*name)?.to_str().ok())
             .find(|value| is_acceptable(value))
             .map(|value| Self(value.to_owned()))
-            .unwrap_or_else(Self::generate)
-    }
-
-    /// A fresh id: 32 lower-case hex digits from the per-thread generator trace ids come from
-    /// (seeded once from the OS), so a request costs no `getrandom` system call. Ids need to be
-    /// unique, not secret.
-    fn generate() -> Self {
-        Self(crate::hex::encode(&crate::otlp::ids::trace_id()))
+            .unwrap_or_else(|| Self(uuid::Uuid::new_v4().simple().to_string()))
     }
 }
 
@@ -69,7 +61,7 @@ mod tests {
     fn rejects_unsafe_ids_and_generates_one() {
         let generated = id(&[("x-request-id", "evil\" injected")]);
         assert_eq!(generated.len(), 32);
-        assert!(generated.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert!(generated.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)), "{generated}");
         assert_ne!(id(&[]), id(&[]));
     }
 }

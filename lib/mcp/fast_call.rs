@@ -189,6 +189,20 @@ mod tests {
     }
 
     #[test]
+    fn a_body_that_is_not_utf8_goes_to_rmcp() {
+        // Invalid UTF-8 inside a value the parse would otherwise skip unread: rmcp refuses the
+        // message, so the fast path must not answer it.
+        let plain = format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"entity_tool","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"{VERSION}","io.modelcontextprotocol/clientCapabilities":{{}},"io.modelcontextprotocol/clientInfo":{{"name":"NAME","version":"1"}}}}}}}}"#
+        );
+        let hosts = ["localhost".to_owned()];
+        assert!(eligible(&headers(), plain.as_bytes(), &hosts).is_some());
+        let (before, after) = plain.split_once("NAME").expect("the placeholder");
+        let invalid = [before.as_bytes(), &[0xff], after.as_bytes()].concat();
+        assert!(eligible(&headers(), &invalid, &hosts).is_none());
+    }
+
+    #[test]
     fn a_duplicated_or_escaped_version_goes_to_rmcp() {
         let plain = format!(
             r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"entity_tool","arguments":{{}},"_meta":{{"io.modelcontextprotocol/protocolVersion":"{VERSION}","io.modelcontextprotocol/clientCapabilities":{{}}}}}}}}"#

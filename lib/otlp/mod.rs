@@ -12,7 +12,7 @@
 //! atomic load.
 
 mod export;
-pub(crate) mod ids;
+mod ids;
 mod json;
 mod layer;
 
