@@ -234,15 +234,7 @@ async fn postgres_own_error_messages_never_reach_callers() {
 /// What the `Value` path writes for `text`: `tools::envelope` then serde (`None` where serde
 /// cannot read it).
 fn envelope_by_value(operation: &str, text: &str) -> Option<String> {
-    let mut data: serde_json::Value = serde_json::from_str(text).ok()?;
-    let cursor = data.as_object_mut().and_then(|page| page.remove("next_cursor")).filter(|c| !c.is_null());
-    let mut result = serde_json::Map::new();
-    result.insert("operation".to_owned(), json!(operation));
-    result.insert("data".to_owned(), data);
-    if let Some(cursor) = cursor {
-        result.insert("next_cursor".to_owned(), cursor);
-    }
-    serde_json::to_string(&result).ok()
+    serde_json::to_string(&atoms::tools::envelope(operation, serde_json::from_str(text).ok()?)).ok()
 }
 
 /// A pseudo-random JSON value (fixed seed, so a failure repeats) mixing what jsonb reorders and

@@ -276,22 +276,11 @@ fn canonical_escape(text: &[u8]) -> Option<usize> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::{Map, Value};
-
     use super::envelope;
 
     /// What the `Value` path writes (`tools::envelope` then serde).
     fn by_value(operation: &str, text: &str) -> Option<String> {
-        let mut data: Value = serde_json::from_str(text).ok()?;
-        let cursor =
-            data.as_object_mut().and_then(|page| page.remove("next_cursor")).filter(|c| !c.is_null());
-        let mut result = Map::new();
-        result.insert("operation".to_owned(), Value::String(operation.to_owned()));
-        result.insert("data".to_owned(), data);
-        if let Some(cursor) = cursor {
-            result.insert("next_cursor".to_owned(), cursor);
-        }
-        serde_json::to_string(&Value::Object(result)).ok()
+        serde_json::to_string(&crate::tools::envelope(operation, serde_json::from_str(text).ok()?)).ok()
     }
 
     fn compact(text: &str) -> Option<String> {

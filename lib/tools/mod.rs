@@ -161,8 +161,9 @@ async fn workspace_of(
     Some(workspace)
 }
 
-/// `{operation, data, next_cursor?}`: a page's `next_cursor` moves up beside `data`.
-fn envelope(operation: &str, mut data: Value) -> Value {
+/// `{operation, data, next_cursor?}`: a page's `next_cursor` moves up beside `data` (the `Value`
+/// path, and what [`compact::envelope`] must write byte for byte).
+pub fn envelope(operation: &str, mut data: Value) -> Value {
     let next_cursor =
         data.as_object_mut().and_then(|page| page.remove("next_cursor")).filter(|c| !c.is_null());
     // Built by hand: `json!` would serialize `data` into a copy instead of moving it.
