@@ -200,11 +200,7 @@ fn canonical_object(map: &Map<String, Value>, out: &mut String) {
     out.push('}');
 }
 
-/// The workspace a write touched: its `workspace_id` argument, else the result's.
-pub fn written_workspace(arguments: &Map<String, Value>, data: &Value) -> Option<String> {
-    arguments
-        .get("workspace_id")
-        .or_else(|| data.get("workspace_id"))
-        .and_then(Value::as_str)
-        .map(str::to_owned)
+/// The workspace a write touched: its `workspace_id` argument (`named`), else the result's.
+pub fn written_workspace(named: Option<&Value>, data: &Value) -> Option<String> {
+    named.or_else(|| data.get("workspace_id")).and_then(Value::as_str).map(str::to_owned)
 }

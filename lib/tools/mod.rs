@@ -116,16 +116,12 @@ async fn run(
     let named_workspace = arguments.get("workspace_id").cloned();
     let text = db.rpc_text(operation.function, &Value::Object(arguments), identity).await?;
     if is_write {
-        let mut named = Map::new();
         // The result is read only when the arguments do not name the workspace.
         let data = match named_workspace {
-            Some(workspace) => {
-                named.insert("workspace_id".to_owned(), workspace);
-                Value::Null
-            }
+            Some(_) => Value::Null,
             None => crate::db::parse_result(operation.function, &text)?,
         };
-        cache.invalidate(cache::written_workspace(&named, &data).as_deref()).await;
+        cache.invalidate(cache::written_workspace(named_workspace.as_ref(), &data).as_deref()).await;
     }
     from_database(operation, &text)
 }
