@@ -14,8 +14,7 @@ use rmcp::model::JsonObject;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::header_names;
-use super::list_cache::{Object, VERSION, plain_stateless_headers, present, single};
+use super::list_cache::{Object, VERSION, plain_stateless_headers, present};
 use crate::db::Identity;
 use crate::http::jsonrpc;
 
@@ -73,9 +72,8 @@ struct Meta<'a> {
 /// `Some` when `headers` + `body` are a plain stateless `tools/call` this module may answer.
 pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<FastCall> {
     // The headers first: they turn away every other request without reading the body.
-    if !plain_stateless_headers(headers, allowed_hosts, &["mcp-name"])
-        || single(headers, &header_names::METHOD)? != "tools/call"
-    {
+    let plain = plain_stateless_headers(headers, allowed_hosts, true)?;
+    if plain.method != "tools/call" {
         return None;
     }
     // Read as `str`: its UTF-8 is checked once, not string by string (a body that is not UTF-8
@@ -89,7 +87,7 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
     if message.jsonrpc != "2.0"
         || message.method != "tools/call"
         || !valid_id
-        || single(headers, &header_names::NAME)? != params.name
+        || plain.name? != params.name
         || params.meta.0.version != VERSION
         || !crate::tools::exists(&params.name)
         || arguments.get("operation").and_then(Value::as_str) == Some("delete_workspace")

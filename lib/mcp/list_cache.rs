@@ -17,12 +17,10 @@
 use std::sync::OnceLock;
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-
-use super::header_names;
 
 /// The lists that are the same for every caller. (`resources/list` is the caller's workspaces:
 /// never from here.)
@@ -87,33 +85,65 @@ pub(super) fn present<'de, D: serde::Deserializer<'de>>(
     Object::deserialize(deserializer).map(Some)
 }
 
-/// True when `headers` are those of a plain stateless 2026-07-28 request that rmcp would accept
-/// by exactly its own rules (the functions below mirror rmcp 3.9's): an allowed `Host`, JSON and
-/// SSE accepted, JSON content, a single `MCP-Protocol-Version: 2026-07-28`, and nothing unusual
-/// — a session, an `Origin`, or any `Mcp-*` header but `Mcp-Method`, the version and `extra`.
-/// Shared with [`super::fast_call`].
-pub(super) fn plain_stateless_headers(headers: &HeaderMap, allowed_hosts: &[String], extra: &[&str]) -> bool {
-    let unusual = headers.keys().any(|name| {
-        let name = name.as_str();
-        name == "mcp-session-id"
-            || name == "origin"
-            || name.starts_with("mcp-")
-                && name != "mcp-method"
-                && name != "mcp-protocol-version"
-                && !extra.contains(&name)
-    });
-    !unusual
-        && single(headers, header::HOST).is_some_and(|host| host_allowed(host, allowed_hosts))
-        && accepts_json_and_sse(headers)
-        && single(headers, header::CONTENT_TYPE).is_some_and(is_json_content)
-        && single(headers, &header_names::PROTOCOL_VERSION) == Some(VERSION)
+/// The MCP headers of a plain stateless request, as [`plain_stateless_headers`] found them.
+pub(super) struct PlainHeaders<'a> {
+    /// The single `Mcp-Method`.
+    pub(super) method: &'a str,
+    /// The single `Mcp-Name`, when it was allowed and present.
+    pub(super) name: Option<&'a str>,
 }
 
-/// The value of `name` when it is present exactly once (duplicates are left to rmcp).
-pub(super) fn single(headers: &HeaderMap, name: impl header::AsHeaderName) -> Option<&str> {
-    let mut values = headers.get_all(name).iter();
-    let value = values.next()?.to_str().ok()?;
-    values.next().is_none().then_some(value)
+/// `Some` when `headers` are those of a plain stateless 2026-07-28 request that rmcp would
+/// accept by exactly its own rules (the functions below mirror rmcp 3.9's): an allowed `Host`,
+/// JSON and SSE accepted, JSON content, a single `MCP-Protocol-Version: 2026-07-28`, a single
+/// `Mcp-Method`, and nothing unusual — a session, an `Origin`, a duplicated header of these, or
+/// any `Mcp-*` header but the method, the version and (`with_name`) a single `Mcp-Name`.
+/// One pass over the headers, not a lookup per name (each hashes the name). Shared with
+/// [`super::fast_call`].
+pub(super) fn plain_stateless_headers<'a>(
+    headers: &'a HeaderMap,
+    allowed_hosts: &[String],
+    with_name: bool,
+) -> Option<PlainHeaders<'a>> {
+    /// Keeps the first value of a header that must occur once; a second one, or a value that
+    /// is not visible ASCII, refuses the request (as `single` would).
+    fn once<'a>(slot: &mut Option<&'a str>, value: &'a HeaderValue) -> Option<()> {
+        match slot {
+            Some(_) => None,
+            None => {
+                *slot = Some(value.to_str().ok()?);
+                Some(())
+            }
+        }
+    }
+    let (mut host, mut content_type, mut version, mut method, mut name) = (None, None, None, None, None);
+    let (mut json, mut sse) = (false, false);
+    for (header, value) in headers {
+        match header.as_str() {
+            "host" => once(&mut host, value)?,
+            "content-type" => once(&mut content_type, value)?,
+            "accept" => {
+                // Every `Accept` line counts; one that is not visible ASCII is skipped.
+                if let Ok(value) = value.to_str() {
+                    let (has_json, has_sse) = accepts(value);
+                    json |= has_json;
+                    sse |= has_sse;
+                }
+            }
+            "mcp-protocol-version" => once(&mut version, value)?,
+            "mcp-method" => once(&mut method, value)?,
+            "mcp-name" if with_name => once(&mut name, value)?,
+            "origin" => return None,
+            other if other.starts_with("mcp-") => return None,
+            _ => {}
+        }
+    }
+    let plain = json
+        && sse
+        && host.is_some_and(|host| host_allowed(host, allowed_hosts))
+        && content_type.is_some_and(is_json_content)
+        && version == Some(VERSION);
+    plain.then_some(PlainHeaders { method: method?, name })
 }
 
 /// rmcp's Host check: an authority (`host[:port]`, IPv6 in brackets) whose host, brackets
@@ -129,26 +159,29 @@ fn host_allowed(host: &str, allowed_hosts: &[String]) -> bool {
     allowed_hosts.iter().any(|allowed| bare(allowed).eq_ignore_ascii_case(host))
 }
 
-/// rmcp's `Accept` rule: both `application/json` and `text/event-stream` among the media
-/// ranges not weighted zero (every `Accept` line, quoted commas and semicolons respected).
-fn accepts_json_and_sse(headers: &HeaderMap) -> bool {
+/// rmcp's `Accept` rule for one `Accept` line: whether it names `application/json` and
+/// `text/event-stream` among its media ranges not weighted zero (quoted commas and semicolons
+/// respected). Across lines, either may come from any line.
+fn accepts(value: &str) -> (bool, bool) {
+    // What the SDKs send, answered without parsing.
+    if value == "application/json, text/event-stream" {
+        return (true, true);
+    }
     let (mut json, mut sse) = (false, false);
-    for value in headers.get_all(header::ACCEPT).iter().filter_map(|v| v.to_str().ok()) {
-        for entry in split_unquoted(value, ',') {
-            let mut parts = split_unquoted(entry, ';');
-            let essence = parts.next().unwrap_or_default().trim();
-            let weighted_zero = parts.any(|parameter| {
-                parameter.split_once('=').is_some_and(|(name, value)| {
-                    name.trim().eq_ignore_ascii_case("q") && !quality_is_acceptable(value.trim())
-                })
-            });
-            if !weighted_zero {
-                json |= essence.eq_ignore_ascii_case("application/json");
-                sse |= essence.eq_ignore_ascii_case("text/event-stream");
-            }
+    for entry in split_unquoted(value, ',') {
+        let mut parts = split_unquoted(entry, ';');
+        let essence = parts.next().unwrap_or_default().trim();
+        let weighted_zero = parts.any(|parameter| {
+            parameter.split_once('=').is_some_and(|(name, value)| {
+                name.trim().eq_ignore_ascii_case("q") && !quality_is_acceptable(value.trim())
+            })
+        });
+        if !weighted_zero {
+            json |= essence.eq_ignore_ascii_case("application/json");
+            sse |= essence.eq_ignore_ascii_case("text/event-stream");
         }
     }
-    json && sse
+    (json, sse)
 }
 
 /// Splits on `delimiter` outside quoted strings (a quoted-pair keeps an escaped quote).
@@ -199,9 +232,10 @@ impl ListCache {
     /// rmcp 3.9's), and nothing unusual — any duplicated or unexpected MCP header, `Origin` or
     /// session sends the request to rmcp, the one authority on what is refused.
     pub fn eligible(&self, headers: &HeaderMap, body: &[u8], allowed_hosts: &[String]) -> Option<Eligible> {
-        if !self.enabled || !plain_stateless_headers(headers, allowed_hosts, &[]) {
+        if !self.enabled {
             return None;
         }
+        let plain = plain_stateless_headers(headers, allowed_hosts, false)?;
         let Object(message): Object<Message<'_>> = serde_json::from_slice(body).ok()?;
         let slot = METHODS.iter().position(|m| *m == message.method)?;
         let meta = message.params?.0.meta;
@@ -214,7 +248,7 @@ impl ListCache {
         });
         if message.jsonrpc != "2.0"
             || !valid_id
-            || single(headers, &header_names::METHOD)? != message.method
+            || plain.method != message.method
             || meta.get("io.modelcontextprotocol/protocolVersion").and_then(Value::as_str) != Some(VERSION)
             || !valid_capabilities
         {

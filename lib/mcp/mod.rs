@@ -24,8 +24,6 @@ pub mod transport;
 pub mod header_names {
     use axum::http::HeaderName;
 
-    pub static METHOD: HeaderName = HeaderName::from_static("mcp-method");
-    pub static NAME: HeaderName = HeaderName::from_static("mcp-name");
     pub static PROTOCOL_VERSION: HeaderName = HeaderName::from_static("mcp-protocol-version");
     pub static SESSION_ID: HeaderName = HeaderName::from_static("mcp-session-id");
 }
@@ -79,10 +77,11 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         .with_json_response(true)
         .with_max_request_body_bytes(config.http.max_body_bytes);
     transport.session_store = Some(store.clone());
-    let service =
+    let rmcp =
         shared::Shared::new(StreamableHttpService::new(move || Ok(handler()), sessions.clone(), transport));
-    // Behind an `Arc`, like rmcp's service: axum clones the route's middleware on every request.
+    // Behind an `Arc`: axum clones the route's service on every request.
     let guard = Arc::new(transport::GuardState {
+        rmcp: Box::new(rmcp),
         app: state.clone(),
         lists: Arc::new(list_cache::ListCache::new(config.cache.enabled)),
         allowed_hosts: allowed_hosts(config).into(),
@@ -95,11 +94,8 @@ fn routes_for<S: rmcp::ServerHandler + Send + 'static>(
         tools: tools_backend(state),
     });
     let metadata = guard.metadata.clone();
-    // The guard wraps the service itself: as a `Router::layer` it would be one more box that
-    // axum clones on every request.
-    let guarded =
-        tower::Layer::layer(&axum::middleware::from_fn_with_state(guard, transport::guard), service);
-    let mcp = Router::new().route_service(&config.http.mcp_path, guarded);
+    // The guard is the route's service and calls rmcp itself (`shared.rs`).
+    let mcp = Router::new().route_service(&config.http.mcp_path, transport::Guarded(guard));
     mcp.merge(discovery_routes(config, metadata).with_state(state.clone()))
 }
 

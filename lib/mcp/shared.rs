@@ -1,20 +1,28 @@
-//! rmcp's Streamable HTTP service behind an `Arc`.
+//! rmcp's Streamable HTTP service as the guard calls it: behind an `Arc`, and behind one trait
+//! ([`Rmcp`]) so the guard is the same code for every handler type.
 //!
-//! axum clones a route's service, and each middleware's copy of it, on every request: with
-//! rmcp's service that meant deep-copying its configuration (the allowed hosts and origins, as
-//! `Vec<String>`s) about ten times per request — ~9,000 instructions of a `read_entity` call
-//! that rmcp does not even answer (callgrind). [`Shared`] is cloned by a reference count and
-//! calls rmcp's own `handle`, which is what rmcp's `Service::call` does after cloning itself.
+//! The guard used to be an axum `middleware::from_fn` around a cloneable rmcp service: axum
+//! clones a route's service on every request, and `from_fn` boxes its inner service once more
+//! (`Next`) per request. Held once in the guard's state instead, rmcp's service is reached by
+//! a reference and called through its own `handle`, which is what rmcp's `Service::call` does
+//! after cloning itself.
 
-use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
-use axum::http::Request;
+use axum::body::Body;
+use axum::extract::Request;
+use axum::response::Response;
 use rmcp::transport::streamable_http_server::StreamableHttpService;
 use rmcp::transport::streamable_http_server::session::SessionManager;
 
-/// A cheaply cloned [`StreamableHttpService`].
+/// rmcp's service, type-erased: answers one request.
+pub(super) trait Rmcp: Send + Sync {
+    fn handle(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + Send + 'static>>;
+}
+
+/// A [`StreamableHttpService`] shared by every request of the route.
 pub(super) struct Shared<S, M>(Arc<StreamableHttpService<S, M>>);
 
 impl<S, M> Shared<S, M> {
@@ -23,30 +31,13 @@ impl<S, M> Shared<S, M> {
     }
 }
 
-impl<S, M> Clone for Shared<S, M> {
-    fn clone(&self) -> Self {
-        Self(Arc::clone(&self.0))
-    }
-}
-
-/// What rmcp's service answers.
-type RmcpResponse = axum::http::Response<http_body_util::combinators::BoxBody<axum::body::Bytes, Infallible>>;
-
-impl<S, M> tower::Service<Request<axum::body::Body>> for Shared<S, M>
+impl<S, M> Rmcp for Shared<S, M>
 where
     S: rmcp::ServerHandler + Send + 'static,
     M: SessionManager,
 {
-    type Response = RmcpResponse;
-    type Error = Infallible;
-    type Future = std::pin::Pin<Box<dyn Future<Output = Result<RmcpResponse, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, request: Request<axum::body::Body>) -> Self::Future {
+    fn handle(&self, request: Request) -> Pin<Box<dyn Future<Output = Response> + Send + 'static>> {
         let service = Arc::clone(&self.0);
-        Box::pin(async move { Ok(service.handle(request).await) })
+        Box::pin(async move { service.handle(request).await.map(Body::new) })
     }
 }

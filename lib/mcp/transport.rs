@@ -20,15 +20,19 @@
 //! 4. **Error bodies**: any remaining plain-text refusal from rmcp becomes a JSON-RPC error body
 //!    with the same status.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, Method, header};
 
 use crate::auth::discovery::{self, ChallengeError, MetadataCache};
 use crate::auth::verify::{Failure, Verifier};
 use crate::metrics::AuthFailure;
-use axum::middleware::Next;
 use axum::response::Response;
 
 use std::sync::Arc;
@@ -54,6 +58,8 @@ pub const LOCAL_SUBJECT: &str = "local-user";
 /// What the guard needs: the process state, and the list cache of this route's handler type.
 /// Shared behind an `Arc` (axum clones a route's middleware state on every request).
 pub struct GuardState {
+    /// rmcp's service, which answers what the guard lets through.
+    pub(super) rmcp: Box<dyn super::shared::Rmcp>,
     pub app: AppState,
     pub lists: Arc<ListCache>,
     /// `Host` values rmcp accepts (the cache only serves requests carrying one of them).
@@ -74,7 +80,28 @@ pub struct GuardState {
     pub tools: crate::tools::Backend,
 }
 
-pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next: Next) -> Response {
+/// The MCP route's service: [`guard`] in front of rmcp. A plain tower service (cloned by one
+/// reference count per request), not axum's `middleware::from_fn`, which boxes the inner
+/// service and its future once more per request.
+#[derive(Clone)]
+pub struct Guarded(pub Arc<GuardState>);
+
+impl tower::Service<Request> for Guarded {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let guard = Arc::clone(&self.0);
+        Box::pin(async move { Ok(self::guard(&guard, request).await) })
+    }
+}
+
+async fn guard(guard: &GuardState, request: Request) -> Response {
     let state = &guard.app;
     let (mut parts, body) = request.into_parts();
     if parts.method == Method::GET
@@ -83,7 +110,7 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
         // A Vercel rewrite of `/oauth/<document>` onto this function.
         return guard.discovery(document, &parts.headers).await;
     }
-    let identity = match identify(&guard, &parts).await {
+    let identity = match identify(guard, &parts).await {
         Ok(identity) => identity,
         Err(refusal) => {
             // Unauthenticated traffic is limited per client address (token guessing included).
@@ -159,7 +186,7 @@ pub async fn guard(State(guard): State<Arc<GuardState>>, request: Request, next:
     let mut response = match fast {
         Some(call) => super::fast_call::answer(call, &guard.tools, &identity).await,
         // Boxed: rmcp's path is the larger future; inline, it would size the fast path's too.
-        None => Box::pin(serve(&guard, parts, bytes, kind, session, &identity, next)).await,
+        None => Box::pin(serve(guard, parts, bytes, kind, session, &identity)).await,
     };
     if let Some(decision) = decision {
         decision.apply(&state.config.rate_limit, response.headers_mut());
@@ -176,7 +203,6 @@ async fn serve(
     kind: Kind,
     session: Option<String>,
     identity: &Identity,
-    next: Next,
 ) -> Response {
     let state = &guard.app;
     let mut cacheable = None;
@@ -201,7 +227,7 @@ async fn serve(
     // rmcp runs handlers in tasks of its own: they parent their spans on the request's (the
     // boundary's `request` span, current here).
     parts.extensions.insert(crate::http::RequestSpan(tracing::Span::current()));
-    let mut response = next.run(Request::from_parts(parts, body)).await;
+    let mut response = guard.rmcp.handle(Request::from_parts(parts, body)).await;
     if kind == Kind::Initialize
         && let Some(created) = response.headers().get(&header_names::SESSION_ID).and_then(|v| v.to_str().ok())
     {
