@@ -6,9 +6,9 @@
 //!    through a `request` span), the one log line per request, its metrics, the
 //!    JSON error envelope for every non-2xx that is not already a JSON wire format (on the MCP
 //!    route: a JSON-RPC error body instead, one shape per route), security headers;
-//! 2. CORS for browser-based MCP clients ([`cors`]);
-//! 3. the panic guard (a panicking handler becomes a logged 500; the instance lives on);
-//! 4. the request body limit (`ATOMS_MAX_BODY_BYTES`, 413).
+//!    and CORS for browser-based MCP clients ([`cors`]: a preflight is answered there);
+//! 2. the panic guard (a panicking handler becomes a logged 500; the instance lives on);
+//! 3. the request body limit (`ATOMS_MAX_BODY_BYTES`, 413).
 
 mod cors;
 pub mod error;
@@ -42,12 +42,11 @@ use crate::config::HttpConfig;
 pub fn with_boundary(router: Router, config: &HttpConfig) -> Router {
     let boundary =
         BoundaryLayer { max_body_bytes: config.max_body_bytes, mcp_path: config.mcp_path.as_str().into() };
-    // One layer made of the four: axum boxes each `Router::layer` around every route and clones
-    // the boxes on every request, so one box instead of four.
+    // One layer made of the three: axum boxes each `Router::layer` around every route and clones
+    // the boxes on every request, so one box instead of three.
     router.layer(
         tower::ServiceBuilder::new()
             .layer(boundary)
-            .layer(cors::layer())
             .layer(CatchPanicLayer::custom(|_panic| ApiError::internal().into_response()))
             .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
             .layer(DefaultBodyLimit::disable()),
@@ -132,10 +131,16 @@ where
     let span = tracing::info_span!("request", request_id = %request_id.0);
     // With trace export on: continue the caller's `traceparent`, name the route (no-op when off).
     crate::otlp::start_request(&span, request.headers(), &method, route);
-    let handled = tracing::Instrument::instrument(inner.call(request), span.clone()).await;
-    let mut response = match handled {
-        Ok(response) => response.map(Body::new),
-        Err(never) => match never {},
+    let mut response = if cors::is_preflight(&method) {
+        cors::preflight()
+    } else {
+        let handled = tracing::Instrument::instrument(inner.call(request), span.clone()).await;
+        let mut response = match handled {
+            Ok(response) => response.map(Body::new),
+            Err(never) => match never {},
+        };
+        cors::apply(response.headers_mut());
+        response
     };
     if response.status().is_client_error() || response.status().is_server_error() {
         response = if route == &*mcp_path {

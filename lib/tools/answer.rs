@@ -76,15 +76,38 @@ fn structured(text: String, value: Value, is_error: bool) -> CallToolResult {
 /// Appends `json` (serde_json's compact output) as the body of a JSON string. Such text holds
 /// no raw control characters (serde_json escapes them inside strings and writes no whitespace),
 /// so only `"` and `\` need a backslash — exactly what serde_json's string escaping would do.
+///
+/// Eight bytes at a time: a word without either byte (ids, timestamps, long names) is copied
+/// whole; one with either is written byte by byte. (A `memchr` per special byte costs a call
+/// and its setup for every quote, and JSON has one every few bytes.)
 fn push_escaped_json(json: &[u8], out: &mut Vec<u8>) {
     debug_assert!(!json.iter().any(|b| *b < 0x20), "compact JSON holds no control characters");
-    let mut start = 0;
-    for at in memchr::memchr2_iter(b'"', b'\\', json) {
-        out.extend_from_slice(&json[start..at]);
-        out.push(b'\\');
-        start = at;
+    fn push_escaped_byte(byte: u8, out: &mut Vec<u8>) {
+        if byte == b'"' || byte == b'\\' {
+            out.push(b'\\');
+        }
+        out.push(byte);
     }
-    out.extend_from_slice(&json[start..]);
+    let mut rest = json;
+    while let Some((word, tail)) = rest.split_first_chunk::<8>() {
+        let bits = u64::from_ne_bytes(*word);
+        if has_byte(bits, b'"') || has_byte(bits, b'\\') {
+            word.iter().for_each(|&byte| push_escaped_byte(byte, out));
+        } else {
+            out.extend_from_slice(word);
+        }
+        rest = tail;
+    }
+    rest.iter().for_each(|&byte| push_escaped_byte(byte, out));
+}
+
+/// Whether any of the eight bytes of `word` is `byte` (the zero-byte test of `word ^ byte…`:
+/// exact for "any", which is all that is asked).
+fn has_byte(word: u64, byte: u8) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_where_equal = word ^ (ONES * u64::from(byte));
+    zero_where_equal.wrapping_sub(ONES) & !zero_where_equal & HIGHS != 0
 }
 
 #[cfg(test)]
@@ -132,6 +155,32 @@ mod tests {
             result["content"][0]["text"],
             serde_json::to_string(&result["structuredContent"]).expect("text")
         );
+    }
+
+    #[test]
+    fn escaping_finds_every_quote_and_backslash_at_every_offset() {
+        for length in 0..40 {
+            for at in 0..length {
+                for special in [b'"', b'\\'] {
+                    let mut text = vec![b'a'; length];
+                    text[at] = special;
+                    // Neighbours of the specials' values must not be taken for them.
+                    if at + 1 < length {
+                        text[at + 1] = special + 1;
+                    }
+                    let mut escaped = Vec::new();
+                    push_escaped_json(&text, &mut escaped);
+                    let quoted =
+                        serde_json::to_string(std::str::from_utf8(&text).expect("ASCII")).expect("JSON");
+                    assert_eq!(escaped, quoted.as_bytes()[1..quoted.len() - 1], "{length} {at}");
+                }
+            }
+        }
+        for byte in 0..=255u8 {
+            let word = u64::from_ne_bytes([byte, 0x7f, 0x80, 0xff, 0, 1, 0x21, 0x5d]);
+            let present = [byte, 0x7f, 0x80, 0xff, 0, 1, 0x21, 0x5d].contains(&b'"');
+            assert_eq!(has_byte(word, b'"'), present, "{byte}");
+        }
     }
 
     #[test]
