@@ -38,7 +38,7 @@ pub async fn floor_server(port: u16, database_url: &Secret, entity_id: &str) -> 
                     let (client, sql) = (client.clone(), sql.clone());
                     async move {
                         let _ = request.into_body().collect().await;
-                        let text = client.simple_query(&sql).await.ok().and_then(|rows| last_value(&rows));
+                        let text = last_value(&client, &sql).await.ok().flatten();
                         let (status, body) = match text {
                             Some(text) => (200, text),
                             None => (503, "the query failed".to_owned()),

@@ -71,11 +71,11 @@ impl DirectDb {
         let mut connection = self.pool.get().await?;
         // The server enforces the statement timeout; this bound also covers a dead network.
         let bound = self.statement_timeout + Duration::from_secs(2);
-        let outcome = tokio::time::timeout(bound, connection.client().simple_query(sql)).await;
+        let outcome = tokio::time::timeout(bound, last_value(connection.client(), sql)).await;
         match outcome {
-            Ok(Ok(messages)) => {
+            Ok(Ok(value)) => {
                 connection.release();
-                Ok(last_value(&messages).unwrap_or_default())
+                Ok(value.unwrap_or_default())
             }
             Ok(Err(error)) => {
                 // An error the server reported ended the implicit transaction; anything else
@@ -97,16 +97,16 @@ impl DirectDb {
 /// The one simple query of a call of `public.<function>(args)` as `identity` (the module doc's
 /// transaction). `function` must be a checked Atoms function name (`Db::rpc` checks it).
 pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_timeout: Duration) -> String {
-    let (claims, headers) = (identity.claims_json(), identity.headers_json());
     let args = serde_json::to_string(args).unwrap_or_else(|_| "null".to_owned());
-    // The statements' own text is under 256 bytes: one allocation in the common case.
-    let mut sql = String::with_capacity(256 + function.len() + claims.len() + headers.len() + args.len());
+    // The statements' own text and the claims are under 512 bytes: one allocation in the
+    // common case.
+    let mut sql = String::with_capacity(512 + function.len() + args.len());
     sql.push_str("set local role authenticated;\nset local statement_timeout = ");
     sql.push_str(&statement_timeout.as_millis().to_string());
     sql.push_str(";\nset local request.jwt.claims = ");
-    push_dollar_quoted(&mut sql, &claims);
+    push_dollar_quoted_with(&mut sql, |sql| identity.push_claims_json(sql));
     sql.push_str(";\nset local request.headers = ");
-    push_dollar_quoted(&mut sql, &headers);
+    push_dollar_quoted_with(&mut sql, |sql| identity.push_headers_json(sql));
     sql.push_str(";\nselect public.");
     sql.push_str(function);
     sql.push('(');
@@ -115,12 +115,22 @@ pub fn rpc_sql(function: &str, args: &Value, identity: &Identity, statement_time
     sql
 }
 
-/// The first column of the last row: the function's own result, `null` when it returned NULL.
-pub(crate) fn last_value(messages: &[SimpleQueryMessage]) -> Option<String> {
-    messages.iter().rev().find_map(|message| match message {
-        SimpleQueryMessage::Row(row) => Some(row.get(0).unwrap_or("null").to_owned()),
-        _ => None,
-    })
+/// Runs `sql` (a simple query) to its end: the first column of its last row — the function's
+/// own result, `null` when it returned NULL. The rows are read as they come, none kept but
+/// the last (`simple_query` would collect every message first).
+pub(crate) async fn last_value(
+    client: &tokio_postgres::Client,
+    sql: &str,
+) -> Result<Option<String>, tokio_postgres::Error> {
+    use futures_core::Stream;
+    let mut stream = std::pin::pin!(client.simple_query_raw(sql).await?);
+    let mut last = None;
+    while let Some(message) = std::future::poll_fn(|cx| stream.as_mut().poll_next(cx)).await {
+        if let SimpleQueryMessage::Row(row) = message? {
+            last = Some(row);
+        }
+    }
+    Ok(last.map(|row| row.get(0).unwrap_or("null").to_owned()))
 }
 
 fn map_error(error: &tokio_postgres::Error) -> DbError {
@@ -138,6 +148,21 @@ pub(crate) fn dollar_quote(value: &str) -> String {
     let mut quoted = String::with_capacity(value.len() + 6);
     push_dollar_quoted(&mut quoted, value);
     quoted
+}
+
+/// What `write` appends, as a [`dollar_quote`]d literal: written in place, and written again
+/// under another tag only when it holds `$a`.
+fn push_dollar_quoted_with(sql: &mut String, write: impl FnOnce(&mut String)) {
+    let start = sql.len();
+    sql.push_str("$a$");
+    write(sql);
+    if !sql[start + 3..].contains("$a") {
+        sql.push_str("$a$");
+        return;
+    }
+    let value = sql.split_off(start + 3);
+    sql.truncate(start);
+    push_dollar_quoted(sql, &value);
 }
 
 /// [`dollar_quote`] appended to `sql`.
@@ -184,6 +209,27 @@ mod tests {
         let tag = &literal[..literal[1..].find('$').map(|i| i + 2).expect("tag")];
         let body = &literal[tag.len()..literal.len() - tag.len()];
         assert_eq!(serde_json::from_str::<serde_json::Value>(body).expect("JSON"), args);
+    }
+
+    #[test]
+    fn claims_holding_the_tag_are_quoted_under_another() {
+        let mut who = Identity::new("user$a$; reset role; --");
+        who.email = Some("x$a".into());
+        who.request_id = Some("$a$".into());
+        let sql = rpc_sql("atoms_entity_get", &serde_json::json!({}), &who, Duration::from_millis(5000));
+        let literal_after = |prefix: &str| {
+            let rest = &sql[sql.find(prefix).expect(prefix) + prefix.len()..];
+            let tag = &rest[..rest[1..].find('$').map(|i| i + 2).expect("tag")];
+            let close = rest[tag.len()..].find(tag).expect("closing tag") + tag.len();
+            assert_eq!(&rest[close + tag.len()..close + tag.len() + 2], ";\n", "{sql}");
+            (tag.to_owned(), rest[tag.len()..close].to_owned())
+        };
+        let (tag, claims) = literal_after("set local request.jwt.claims = ");
+        assert_ne!(tag, "$a$");
+        assert_eq!(claims, who.claims_json());
+        let (tag, headers) = literal_after("set local request.headers = ");
+        assert_ne!(tag, "$a$");
+        assert_eq!(headers, who.headers_json());
     }
 
     #[test]

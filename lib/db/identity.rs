@@ -46,7 +46,40 @@ impl Identity {
     /// [`Self::claims`] as compact JSON text, written straight from the fields (the direct
     /// adapter sends it with every call; no `Value` is built).
     pub fn claims_json(&self) -> String {
-        serde_json::to_string(&self.claim_set()).unwrap_or_else(|_| "null".to_owned())
+        let mut json = String::with_capacity(96);
+        self.push_claims_json(&mut json);
+        json
+    }
+
+    /// [`Self::claims_json`] appended to `out`: the bytes serde writes for the claim set (same
+    /// members, same order; the tests compare them), without serde's per-string machinery.
+    pub fn push_claims_json(&self, out: &mut String) {
+        out.push_str("{\"sub\":");
+        push_json_string(out, &self.subject);
+        out.push_str(",\"role\":\"authenticated\",\"aud\":\"authenticated\"");
+        for (key, value) in [("email", &self.email), ("name", &self.name), ("org_id", &self.org_id)] {
+            if let Some(value) = value {
+                out.push_str(",\"");
+                out.push_str(key);
+                out.push_str("\":");
+                push_json_string(out, value);
+            }
+        }
+        if !self.roles.is_empty() {
+            out.push_str(",\"roles\":[");
+            for (index, role) in self.roles.iter().enumerate() {
+                if index > 0 {
+                    out.push(',');
+                }
+                push_json_string(out, role);
+            }
+            out.push(']');
+        }
+        if let Some(sid) = &self.session_id {
+            out.push_str(",\"sid\":");
+            push_json_string(out, sid);
+        }
+        out.push('}');
     }
 
     fn claim_set(&self) -> ClaimSet<'_> {
@@ -65,13 +98,34 @@ impl Identity {
     /// The `request.headers` object PostgREST would set (only what the functions read), as
     /// compact JSON text.
     pub fn headers_json(&self) -> String {
-        #[derive(Serialize)]
-        struct Headers<'a> {
-            #[serde(rename = "x-request-id", skip_serializing_if = "Option::is_none")]
-            request_id: Option<&'a str>,
+        let mut json = String::with_capacity(64);
+        self.push_headers_json(&mut json);
+        json
+    }
+
+    /// [`Self::headers_json`] appended to `out`.
+    pub fn push_headers_json(&self, out: &mut String) {
+        match &self.request_id {
+            Some(id) => {
+                out.push_str("{\"x-request-id\":");
+                push_json_string(out, id);
+                out.push('}');
+            }
+            None => out.push_str("{}"),
         }
-        serde_json::to_string(&Headers { request_id: self.request_id.as_deref() })
-            .unwrap_or_else(|_| "{}".to_owned())
+    }
+}
+
+/// `value` as a JSON string, as serde writes it: copied between quotes when nothing in it needs
+/// an escape (the usual case: ids, emails), else through serde.
+fn push_json_string(out: &mut String, value: &str) {
+    if value.bytes().all(|byte| byte >= 0x20 && byte != b'"' && byte != b'\\') {
+        out.push('"');
+        out.push_str(value);
+        out.push('"');
+    } else {
+        // Serializing a `str` cannot fail.
+        out.push_str(&serde_json::to_string(value).unwrap_or_default());
     }
 }
 
@@ -118,5 +172,45 @@ mod tests {
                 "roles": ["admin", "member"], "sid": "session_1"})
         );
         assert_eq!(full.headers_json(), r#"{"x-request-id":"req-1"}"#);
+    }
+
+    #[test]
+    fn the_hand_written_json_is_what_serde_writes() {
+        let awkward = [
+            "plain",
+            "",
+            "quote \" back \\ slash /",
+            "ctl \u{0}\u{1f}\n\t",
+            "é 日本 🦀 \u{7f} \u{2028}",
+            "$a$",
+        ];
+        for text in awkward {
+            let mut who = Identity::new(text);
+            assert_eq!(
+                who.claims_json(),
+                serde_json::to_string(&who.claim_set()).expect("serde"),
+                "{text:?}"
+            );
+            who.email = Some(text.to_owned());
+            who.name = Some(format!("{text}!"));
+            who.org_id = Some(text.to_owned());
+            who.roles = vec![text.to_owned(), "member".to_owned()];
+            who.session_id = Some(text.to_owned());
+            who.request_id = Some(text.to_owned());
+            assert_eq!(
+                who.claims_json(),
+                serde_json::to_string(&who.claim_set()).expect("serde"),
+                "{text:?}"
+            );
+            let headers = serde_json::json!({"x-request-id": text});
+            assert_eq!(who.headers_json(), serde_json::to_string(&headers).expect("serde"), "{text:?}");
+            who.roles = vec![text.to_owned()];
+            who.email = None;
+            assert_eq!(
+                who.claims_json(),
+                serde_json::to_string(&who.claim_set()).expect("serde"),
+                "{text:?}"
+            );
+        }
     }
 }

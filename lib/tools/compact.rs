@@ -234,9 +234,14 @@ impl Writer<'_> {
         }
         let text = self.text;
         let key = |member: &Member| &text[member.key.clone()];
-        if !members.windows(2).all(|pair| key(&pair[0]) < key(&pair[1])) {
-            members.sort_unstable_by(|a, b| key(a).cmp(key(b)));
-            if members.windows(2).any(|pair| key(&pair[0]) == key(&pair[1])) {
+        // Byte order; keys mostly differ in their first byte, compared before any `memcmp`.
+        let order = |a: &Member, b: &Member| {
+            let (a, b) = (key(a), key(b));
+            a.first().cmp(&b.first()).then_with(|| a.cmp(b))
+        };
+        if !members.windows(2).all(|pair| order(&pair[0], &pair[1]).is_lt()) {
+            members.sort_unstable_by(order);
+            if members.windows(2).any(|pair| order(&pair[0], &pair[1]).is_eq()) {
                 return None;
             }
             // Rewrite the members in order from a copy of what was written.
