@@ -25,7 +25,10 @@ impl RequestId {
             .filter_map(|name| headers.get(*name)?.to_str().ok())
             .find(|value| is_acceptable(value))
             .map(|value| Self(value.to_owned()))
-            .unwrap_or_else(|| Self(uuid::Uuid::new_v4().simple().to_string()))
+            .unwrap_or_else(|| {
+                // Encoded into a buffer: `to_string` would go through the formatter.
+                Self(uuid::Uuid::new_v4().simple().encode_lower(&mut uuid::Uuid::encode_buffer()).to_owned())
+            })
     }
 }
 

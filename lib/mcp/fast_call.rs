@@ -101,7 +101,7 @@ pub(super) fn eligible(headers: &HeaderMap, body: &[u8], allowed_hosts: &[String
 pub(super) async fn answer(call: FastCall, tools: &crate::tools::Backend, identity: &Identity) -> Response {
     let answer = crate::tools::answer(tools, identity, &call.name, call.arguments).await;
     serde_json::to_vec(&call.id)
-        .and_then(|id| jsonrpc::success(&id, 1024, |body| answer.write_json(body)))
+        .and_then(|id| jsonrpc::success(&id, answer.size_hint(), |body| answer.write_json(body)))
         .unwrap_or_else(|_| jsonrpc::unavailable("the tool result could not be written"))
 }
 

@@ -103,7 +103,7 @@ impl tower::Service<Request> for Guarded {
 
 async fn guard(guard: &GuardState, request: Request) -> Response {
     let state = &guard.app;
-    let (mut parts, body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     if parts.method == Method::GET
         && let Some(document) = discovery_query(parts.uri.query())
     {
@@ -126,7 +126,6 @@ async fn guard(guard: &GuardState, request: Request) -> Response {
             return response;
         }
     };
-    parts.extensions.insert(identity.clone());
 
     let mut kind = Kind::Other;
     // A 2026-07-28 request (the era is in the header): its results carry `resultType`.
@@ -227,6 +226,8 @@ async fn serve(
     // rmcp runs handlers in tasks of its own: they parent their spans on the request's (the
     // boundary's `request` span, current here).
     parts.extensions.insert(crate::http::RequestSpan(tracing::Span::current()));
+    // The handlers' caller (the fast path and the list cache need no copy of it).
+    parts.extensions.insert(identity.clone());
     let mut response = guard.rmcp.handle(Request::from_parts(parts, body)).await;
     if kind == Kind::Initialize
         && let Some(created) = response.headers().get(&header_names::SESSION_ID).and_then(|v| v.to_str().ok())

@@ -47,6 +47,16 @@ impl Answer {
         }
     }
 
+    /// About how many bytes [`Self::write_json`] appends (an envelope's exactly, give or take
+    /// its escapes), so the response buffer is allocated once.
+    pub fn size_hint(&self) -> usize {
+        match self {
+            // Written twice, once escaped (at most doubled), plus the fixed text around it.
+            Self::Envelope(json) => 2 * json.len() + 128,
+            Self::Structured { .. } | Self::Result(_) => 1024,
+        }
+    }
+
     /// Appends the JSON rmcp writes for [`Self::into_result`] (a 2026-07-28 result, which
     /// carries `resultType`) to `out`.
     pub fn write_json(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
