@@ -150,38 +150,31 @@ pub(crate) fn dollar_quote(value: &str) -> String {
     quoted
 }
 
-/// What `write` appends, as a [`dollar_quote`]d literal: written in place, and written again
-/// under another tag only when it holds `$a`.
+/// [`dollar_quote`] appended to `sql`.
+fn push_dollar_quoted(sql: &mut String, value: &str) {
+    push_dollar_quoted_with(sql, |sql| sql.push_str(value));
+}
+
+/// What `write` appends, as a [`dollar_quote`]d literal, written in place.
 fn push_dollar_quoted_with(sql: &mut String, write: impl FnOnce(&mut String)) {
     let start = sql.len();
     sql.push_str("$a$");
     write(sql);
+    // The common case without searching copies: with no `$a` inside, `$a$` can neither occur
+    // in the value nor start inside it and run across its end.
     if !sql[start + 3..].contains("$a") {
         sql.push_str("$a$");
         return;
     }
     let value = sql.split_off(start + 3);
     sql.truncate(start);
-    push_dollar_quoted(sql, &value);
-}
-
-/// [`dollar_quote`] appended to `sql`.
-fn push_dollar_quoted(sql: &mut String, value: &str) {
-    // The common case without searching copies: with no `$a` inside, `$a$` can neither occur
-    // in `value` nor start inside it and run across its end.
-    if !value.contains("$a") {
-        sql.push_str("$a$");
-        sql.push_str(value);
-        sql.push_str("$a$");
-        return;
-    }
     let mut tag = String::from("$a$");
     // The literal ends at the first tag after the opening one: it must be the closing tag.
     while format!("{value}{tag}").find(&tag) != Some(value.len()) {
         tag = format!("$a{}$", uuid::Uuid::new_v4().simple());
     }
     sql.push_str(&tag);
-    sql.push_str(value);
+    sql.push_str(&value);
     sql.push_str(&tag);
 }
 

@@ -1,6 +1,5 @@
 //! Who a database call runs as: the claims PostgREST would put in `request.jwt.claims`.
 
-use serde::Serialize;
 use serde_json::Value;
 
 use crate::secret::Secret;
@@ -38,9 +37,10 @@ impl Identity {
         }
     }
 
-    /// The claims object of an `authenticated` caller.
+    /// The claims object of an `authenticated` caller (read back from [`Self::claims_json`],
+    /// their one definition).
     pub fn claims(&self) -> Value {
-        serde_json::to_value(self.claim_set()).unwrap_or(Value::Null)
+        serde_json::from_str(&self.claims_json()).unwrap_or(Value::Null)
     }
 
     /// [`Self::claims`] as compact JSON text, written straight from the fields (the direct
@@ -51,8 +51,8 @@ impl Identity {
         json
     }
 
-    /// [`Self::claims_json`] appended to `out`: the bytes serde writes for the claim set (same
-    /// members, same order; the tests compare them), without serde's per-string machinery.
+    /// [`Self::claims_json`] appended to `out`: the bytes serde would write for the claim set
+    /// (the tests compare them with a serde definition), without serde's per-string machinery.
     pub fn push_claims_json(&self, out: &mut String) {
         out.push_str("{\"sub\":");
         push_json_string(out, &self.subject);
@@ -80,19 +80,6 @@ impl Identity {
             push_json_string(out, sid);
         }
         out.push('}');
-    }
-
-    fn claim_set(&self) -> ClaimSet<'_> {
-        ClaimSet {
-            sub: &self.subject,
-            role: "authenticated",
-            aud: "authenticated",
-            email: self.email.as_deref(),
-            name: self.name.as_deref(),
-            org_id: self.org_id.as_deref(),
-            roles: &self.roles,
-            sid: self.session_id.as_deref(),
-        }
     }
 
     /// The `request.headers` object PostgREST would set (only what the functions read), as
@@ -129,27 +116,44 @@ fn push_json_string(out: &mut String, value: &str) {
     }
 }
 
-/// The claims, one definition for both forms ([`Identity::claims`], [`Identity::claims_json`]).
-#[derive(Serialize)]
-struct ClaimSet<'a> {
-    sub: &'a str,
-    role: &'static str,
-    aud: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    email: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    org_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "<[String]>::is_empty")]
-    roles: &'a [String],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sid: Option<&'a str>,
-}
-
 #[cfg(test)]
 mod tests {
+    use serde::Serialize;
+
     use super::*;
+
+    /// The claims as a serde definition: what the hand-written JSON must equal.
+    #[derive(Serialize)]
+    struct ClaimSet<'a> {
+        sub: &'a str,
+        role: &'static str,
+        aud: &'static str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        email: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        name: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        org_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        roles: &'a [String],
+        #[serde(skip_serializing_if = "Option::is_none")]
+        sid: Option<&'a str>,
+    }
+
+    impl Identity {
+        fn claim_set(&self) -> ClaimSet<'_> {
+            ClaimSet {
+                sub: &self.subject,
+                role: "authenticated",
+                aud: "authenticated",
+                email: self.email.as_deref(),
+                name: self.name.as_deref(),
+                org_id: self.org_id.as_deref(),
+                roles: &self.roles,
+                sid: self.session_id.as_deref(),
+            }
+        }
+    }
 
     #[test]
     fn both_forms_of_the_claims_agree_and_omit_what_is_unknown() {

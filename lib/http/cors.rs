@@ -66,24 +66,21 @@ mod tests {
 
     use super::*;
 
-    /// The policy as tower-http's layer, as it was configured before this module wrote it.
+    /// The policy as tower-http's layer, configured as before this module wrote it (the lists
+    /// read back from this module's own values).
     fn tower_http_layer() -> CorsLayer {
-        let allowed = [
-            "authorization",
-            "content-type",
-            "mcp-protocol-version",
-            "mcp-session-id",
-            "mcp-method",
-            "mcp-name",
-            "last-event-id",
-            "x-request-id",
-        ];
-        let exposed = ["mcp-session-id", "mcp-protocol-version", "www-authenticate", "x-request-id"];
+        let names = |list: &HeaderValue| {
+            list.to_str()
+                .expect("ASCII")
+                .split(',')
+                .map(|name| HeaderName::from_bytes(name.as_bytes()).expect("a name"))
+                .collect::<Vec<_>>()
+        };
         CorsLayer::new()
             .allow_origin(AllowOrigin::any())
             .allow_methods([Method::GET, Method::POST, Method::DELETE, Method::OPTIONS])
-            .allow_headers(allowed.map(HeaderName::from_static))
-            .expose_headers(exposed.map(HeaderName::from_static))
+            .allow_headers(names(&ALLOWED_HEADERS))
+            .expose_headers(names(&EXPOSED_HEADERS))
             .max_age(Duration::from_secs(86_400))
     }
 

@@ -106,7 +106,7 @@ pub(super) fn plain_stateless_headers<'a>(
     with_name: bool,
 ) -> Option<PlainHeaders<'a>> {
     /// Keeps the first value of a header that must occur once; a second one, or a value that
-    /// is not visible ASCII, refuses the request (as `single` would).
+    /// is not visible ASCII, refuses the request.
     fn once<'a>(slot: &mut Option<&'a str>, value: &'a HeaderValue) -> Option<()> {
         match slot {
             Some(_) => None,

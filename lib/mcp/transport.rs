@@ -55,8 +55,9 @@ use crate::state::AppState;
 /// The subject of every request in local mode.
 pub const LOCAL_SUBJECT: &str = "local-user";
 
-/// What the guard needs: the process state, and the list cache of this route's handler type.
-/// Shared behind an `Arc` (axum clones a route's middleware state on every request).
+/// What the guard needs: rmcp's service, the process state, and the list cache of this route's
+/// handler type. Shared behind an `Arc` ([`Guarded`]: axum clones a route's service on every
+/// request).
 pub struct GuardState {
     /// rmcp's service, which answers what the guard lets through.
     pub(super) rmcp: Box<dyn super::shared::Rmcp>,

@@ -113,7 +113,7 @@ async fn run(
     }
     let is_write = crate::limits::Class::of_operation(operation.name) == Some(crate::limits::Class::Write)
         && arguments.get("dry_run") != Some(&Value::Bool(true));
-    let named_workspace = arguments.get("workspace_id").cloned();
+    let named_workspace = if is_write { arguments.get("workspace_id").cloned() } else { None };
     let text = db.rpc_text(operation.function, &Value::Object(arguments), identity).await?;
     if is_write {
         // The result is read only when the arguments do not name the workspace.
